@@ -1,0 +1,109 @@
+"""Per-host politeness: one slot per host key, built one way.
+
+A slot owns the host's request rate (asyncio-throttle), its in-flight cap (a semaphore) and a pause
+that a Retry-After or a 429 sets for the whole host. Every request, redirect hops and retries
+included, goes through `HostPool.permit(host)`.
+
+asyncio-throttle's waiters poll; so that a busy host never has many pollers, only the task holding
+the slot's `gate` lock waits on the throttler, and the others wait on the lock (woken, not polling).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from asyncio_throttle import Throttler
+
+from crawler.config import PolitenessConfig
+
+HostKey = str
+
+
+def host_key(url: str) -> HostKey:
+    """The politeness key of a URL: its lower-cased host name, port and scheme ignored."""
+    return (urlsplit(url).hostname or "").lower()
+
+
+class PreciseThrottler(Throttler):  # type: ignore[misc]
+    """asyncio-throttle's sliding window, sleeping until the window frees instead of polling.
+
+    The window is a little longer than a second (`margin`), so that network jitter between our
+    send time and the server's receive time cannot push a server-side one-second window over.
+    """
+
+    def __init__(self, rate_limit: int, period: float = 1.0, margin: float = 0.02) -> None:
+        super().__init__(rate_limit=rate_limit, period=period * (1 + margin), retry_interval=0.005)
+
+    async def acquire(self) -> None:
+        while True:
+            self.flush()
+            if len(self._task_logs) < self.rate_limit:
+                break
+            wait = self._task_logs[0] + self.period - time.monotonic()
+            await asyncio.sleep(max(wait, self.retry_interval))
+        self._task_logs.append(time.monotonic())
+
+
+def _throttler_for(rate_per_second: float) -> PreciseThrottler:
+    """A whole number of requests per period: 0.5/s becomes 1 per 2 s, 20/s stays 20 per 1 s."""
+    if rate_per_second >= 1:
+        return PreciseThrottler(rate_limit=int(rate_per_second), period=int(rate_per_second) / rate_per_second)
+    return PreciseThrottler(rate_limit=1, period=1 / rate_per_second)
+
+
+@dataclass
+class HostSlot:
+    key: HostKey
+    throttler: PreciseThrottler
+    in_flight: asyncio.Semaphore
+    gate: asyncio.Lock = field(default_factory=asyncio.Lock)
+    paused_until: float = 0.0  # monotonic time before which nothing is sent to this host
+    requests: int = 0
+
+    def pause(self, seconds: float) -> None:
+        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+
+
+class HostPool:
+    """Creates slots lazily; holds the global in-flight cap."""
+
+    def __init__(self, config: PolitenessConfig) -> None:
+        self._config = config
+        self._slots: dict[HostKey, HostSlot] = {}
+        self._global = asyncio.Semaphore(config.max_in_flight)
+        self.requests = 0
+
+    def slot(self, key: HostKey) -> HostSlot:
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = HostSlot(
+                key=key,
+                throttler=_throttler_for(self._config.rate_per_host),
+                in_flight=asyncio.Semaphore(self._config.concurrency_per_host),
+            )
+            self._slots[key] = slot
+        return slot
+
+    def pause(self, key: HostKey, seconds: float) -> None:
+        self.slot(key).pause(seconds)
+
+    @asynccontextmanager
+    async def permit(self, key: HostKey) -> AsyncIterator[None]:
+        """Hold this while one request to `key` is in flight; it is sent on entry."""
+        slot = self.slot(key)
+        async with slot.in_flight, self._global:
+            async with slot.gate:
+                while (wait := slot.paused_until - time.monotonic()) > 0:
+                    await asyncio.sleep(wait)
+                await slot.throttler.acquire()
+            slot.requests += 1
+            self.requests += 1
+            yield
+
+    def requests_by_host(self) -> dict[HostKey, int]:
+        return {k: s.requests for k, s in self._slots.items() if s.requests}

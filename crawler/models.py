@@ -1,0 +1,120 @@
+"""Plain values that flow one way: cards -> links -> url outcomes -> card verdicts.
+
+Everything here is immutable-ish, picklable (cards are parsed in a worker process) and free of I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from crawler.verdicts import Kind, Severity, worst
+
+
+class LinkKind(StrEnum):
+    PAGE = "page"
+    IMAGE = "image"
+
+
+class Disposition(StrEnum):
+    """What a run does with a card file."""
+
+    CHECKED = "checked"  # its links are fetched
+    FILTERED = "filtered"  # out of --since/--until, or unpublished: costs no request
+    INVALID = "invalid"  # the card itself must be fixed; still reported
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One URL-bearing field of one card."""
+
+    field: str  # "webUrl", "images[0].url", "provider.images[0].url", "related[2].webUrl"
+    url: str  # absolute, normalised http(s) URL
+    kind: LinkKind
+    declared_width: int | None = None
+    declared_height: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a card, attached to a field when there is one."""
+
+    kind: Kind
+    detail: str
+    field: str | None = None
+    url: str | None = None
+    http_status: int | None = None
+    final_url: str | None = None
+
+    @property
+    def severity(self) -> Severity:
+        return self.kind.severity
+
+
+@dataclass(slots=True)
+class CardRecord:
+    """What the run keeps of a card file: never the whole front matter."""
+
+    path: str  # posix path relative to the cards folder
+    disposition: Disposition
+    title: str | None = None
+    published: str | None = None  # ISO 8601, UTC
+    provider: str | None = None
+    links: list[Link] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # card-level (invalid, unresolved, ...)
+    filter_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One redirect step: `url` answered `status` pointing at `location`."""
+
+    url: str
+    status: int
+    location: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    width: int
+    height: int
+    format: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A URL-level problem, independent of which card points at the URL."""
+
+    kind: Kind
+    detail: str
+
+
+@dataclass(slots=True)
+class UrlOutcome:
+    """The result of checking one unique URL: a value, never an exception."""
+
+    url: str
+    link_kind: LinkKind
+    findings: list[Finding] = field(default_factory=list)
+    http_status: int | None = None
+    final_url: str | None = None
+    redirects: list[Hop] = field(default_factory=list)
+    attempts: int = 0
+    elapsed_ms: float = 0.0
+    content_type: str | None = None
+    bytes_read: int = 0
+    image: ImageInfo | None = None
+    title: str | None = None  # page <title>, for later content checks
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def severity(self) -> Severity:
+        return worst(f.kind for f in self.findings)
+
+    @property
+    def primary(self) -> Finding | None:
+        """The worst finding, the one a one-line summary shows."""
+        if not self.findings:
+            return None
+        return max(self.findings, key=lambda f: f.kind.severity)

@@ -1,0 +1,1 @@
+"""Reports built from the store: JSON (and later HTML, CSV, JUnit)."""

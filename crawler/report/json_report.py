@@ -1,0 +1,153 @@
+"""report.json, streamed from the store card by card and written atomically (temp file + rename).
+
+Streaming keeps memory flat for a corpus of any size; the rename means a reader never sees half
+a report, and a crash leaves the previous one in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from crawler.store import Store
+from crawler.verdicts import STATUS_LABELS
+
+SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
+
+
+@contextmanager
+def atomic_writer(path: Path) -> Iterator[IO[str]]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_section(store: Store, run_id: int) -> dict[str, Any]:
+    run = store.run(run_id)
+    if run is None:
+        raise LookupError(f"no run {run_id} in {store.path}")
+    counters = run.counters
+    duration = None
+    if run.finished_at:
+        duration = round(
+            (datetime.fromisoformat(run.finished_at) - datetime.fromisoformat(run.started_at))
+            .total_seconds(), 3)
+    return {
+        "id": run.id,
+        "state": run.state,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "duration_s": duration,
+        "since": run.since,
+        "until": run.until,
+        "cards_root": run.cards_root,
+        "cards_found": counters.get("cards_found", 0),
+        "cards_checked": counters.get("cards_checked", 0),
+        "cards_invalid": counters.get("cards_invalid", 0),
+        "cards_filtered_out": counters.get("cards_filtered_out", 0),
+        "urls_unique": counters.get("urls_unique", 0),
+        "urls_checked": store.count("SELECT COUNT(*) FROM url_results WHERE run_id = ?", (run_id,)),
+        "links_unchecked": counters.get("links_unchecked", 0),
+        "requests_made": counters.get("requests_made", 0),
+        "config": run.config,
+    }
+
+
+def summary_section(store: Store, run_id: int) -> dict[str, Any]:
+    by_status = dict.fromkeys(STATUS_LABELS, 0)
+    for row in store.rows(
+        "SELECT status, COUNT(*) FROM cards WHERE run_id = ? GROUP BY status", (run_id,)
+    ):
+        by_status[row[0] or "ok"] = row[1]
+    # by_kind: how many cards have at least one problem of that kind
+    by_kind: dict[str, int] = {}
+    for row in store.rows(
+        "SELECT json_extract(p.value, '$.kind') AS kind, COUNT(DISTINCT c.path) FROM cards c,"
+        " json_each(c.problems) p WHERE c.run_id = ? GROUP BY kind ORDER BY kind", (run_id,)
+    ):
+        by_kind[row[0]] = row[1]
+    by_host: dict[str, dict[str, int]] = {}
+    for row in store.rows(
+        "SELECT host, status, COUNT(*) FROM url_results WHERE run_id = ? GROUP BY host, status"
+        " ORDER BY host", (run_id,)
+    ):
+        entry = by_host.setdefault(row[0], {"urls": 0, **dict.fromkeys(STATUS_LABELS[:4], 0)})
+        entry["urls"] += row[2]
+        entry[row[1]] = row[2]
+    return {"by_status": by_status, "by_kind": by_kind, "by_host": by_host}
+
+
+def card_entry(row: Any) -> dict[str, Any]:
+    return {
+        "path": row["path"],
+        "title": row["title"],
+        "published": row["published"],
+        "provider": row["provider"],
+        "status": row["status"] or "ok",
+        "problems": json.loads(row["problems"] or "[]"),
+    }
+
+
+def url_entry(row: Any) -> dict[str, Any]:
+    image = None
+    if row["image_width"] is not None:
+        image = {"width": row["image_width"], "height": row["image_height"],
+                 "format": row["image_format"]}
+    return {
+        "url": row["url"],
+        "host": row["host"],
+        "link_kind": row["link_kind"],
+        "status": row["status"],
+        "kind": row["kind"],
+        "findings": json.loads(row["findings"]),
+        "http_status": row["http_status"],
+        "final_url": row["final_url"],
+        "redirects": json.loads(row["redirects"]),
+        "attempts": row["attempts"],
+        "elapsed_ms": row["elapsed_ms"],
+        "content_type": row["content_type"],
+        "bytes_read": row["bytes_read"],
+        "image": image,
+        "checked_at": row["checked_at"],
+    }
+
+
+def write_json_report(store: Store, run_id: int, out_dir: Path) -> Path:
+    """Write out_dir/report.json for one run; returns its path."""
+    path = out_dir / "report.json"
+    head = {
+        "schema_version": SCHEMA_VERSION,
+        "run": run_section(store, run_id),
+        "summary": summary_section(store, run_id),
+    }
+    with atomic_writer(path) as out:
+        out.write(json.dumps(head, ensure_ascii=False, indent=1)[:-2])  # leave the object open
+        _write_array(out, "cards", (card_entry(r) for r in store.iter_cards(run_id)))
+        _write_array(out, "urls", (url_entry(r) for r in store.iter_url_results(run_id)))
+        out.write("\n}\n")
+    return path
+
+
+def _write_array(out: IO[str], name: str, items: Iterator[dict[str, Any]]) -> None:
+    out.write(f',\n "{name}": [')
+    first = True
+    for item in items:
+        out.write("\n  " if first else ",\n  ")
+        out.write(json.dumps(item, ensure_ascii=False, separators=(",", ":")))
+        first = False
+    out.write("\n ]" if not first else "]")

@@ -1,0 +1,307 @@
+"""The SQLite store: runs, every URL result and every card verdict of every run.
+
+Results are written as they arrive, in batches, so a killed run loses at most what was in flight
+and in the last unflushed batch. Reports are built from the store alone, never from memory, which
+also keeps a run's memory flat however many cards it reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from crawler.models import CardRecord, Finding, Hop, ImageInfo, LinkKind, UrlOutcome
+from crawler.verdicts import Kind
+
+SCHEMA_VERSION = 1
+
+# Each entry migrates the schema from version i to i + 1; append, never edit.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        state TEXT NOT NULL,              -- running | finished | interrupted | failed
+        since TEXT,
+        until TEXT,
+        cards_root TEXT NOT NULL,
+        config TEXT NOT NULL,             -- JSON: the effective config
+        counters TEXT NOT NULL DEFAULT '{}',  -- JSON: cards_found, cards_filtered_out, requests_made...
+        pid INTEGER,
+        hostname TEXT
+    );
+    CREATE TABLE cards (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        path TEXT NOT NULL,
+        disposition TEXT NOT NULL,        -- checked | invalid
+        title TEXT,
+        published TEXT,
+        provider TEXT,
+        card_problems TEXT NOT NULL,      -- JSON: problems found while reading the card
+        status TEXT,                      -- filled when verdicts are computed
+        problems TEXT,                    -- JSON: every problem, card and URL level
+        PRIMARY KEY (run_id, path)
+    ) WITHOUT ROWID;
+    CREATE TABLE card_links (
+        run_id INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        ord INTEGER NOT NULL,
+        field TEXT NOT NULL,
+        url TEXT NOT NULL,
+        link_kind TEXT NOT NULL,
+        declared_width INTEGER,
+        declared_height INTEGER,
+        PRIMARY KEY (run_id, path, ord)
+    ) WITHOUT ROWID;
+    CREATE INDEX card_links_url ON card_links(run_id, url);
+    CREATE TABLE url_results (
+        run_id INTEGER NOT NULL,
+        url TEXT NOT NULL,
+        host TEXT NOT NULL,
+        link_kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        kind TEXT,
+        findings TEXT NOT NULL,           -- JSON list of {kind, detail}
+        http_status INTEGER,
+        final_url TEXT,
+        redirects TEXT NOT NULL,          -- JSON list of {url, status, location}
+        attempts INTEGER NOT NULL,
+        elapsed_ms REAL NOT NULL,
+        content_type TEXT,
+        bytes_read INTEGER NOT NULL,
+        image_width INTEGER,
+        image_height INTEGER,
+        image_format TEXT,
+        title TEXT,
+        etag TEXT,
+        last_modified TEXT,
+        checked_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, url)
+    ) WITHOUT ROWID;
+    """,
+]
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    id: int
+    started_at: str
+    finished_at: str | None
+    state: str
+    since: str | None
+    until: str | None
+    cards_root: str
+    config: dict[str, Any]
+    counters: dict[str, Any]
+    pid: int | None
+
+
+class Store:
+    """One SQLite file. Not thread-safe: used from the event loop thread only."""
+
+    def __init__(self, path: Path, *, batch_size: int = 500) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+        self._batch_size = batch_size
+        self._pending_cards: list[tuple[Any, ...]] = []
+        self._pending_links: list[tuple[Any, ...]] = []
+        self._pending_urls: list[tuple[Any, ...]] = []
+
+    # -- schema ------------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path} was written by a newer linkcheck (schema {version} > {SCHEMA_VERSION})"
+            )
+        for index in range(version, SCHEMA_VERSION):
+            self.db.executescript("BEGIN;" + MIGRATIONS[index] + f"PRAGMA user_version={index + 1};COMMIT;")
+
+    def close(self) -> None:
+        self.flush()
+        self.db.close()
+
+    # -- runs --------------------------------------------------------------------------------
+    def begin_run(self, *, cards_root: str, since: str | None, until: str | None,
+                  config: dict[str, Any]) -> int:
+        cur = self.db.execute(
+            "INSERT INTO runs (started_at, state, since, until, cards_root, config, pid, hostname)"
+            " VALUES (?, 'running', ?, ?, ?, ?, ?, ?)",
+            (utc_now(), since, until, cards_root, json.dumps(config), os.getpid(),
+             socket.gethostname()),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def end_run(self, run_id: int, *, state: str, counters: dict[str, Any]) -> None:
+        self.flush()
+        self.db.execute(
+            "UPDATE runs SET finished_at = ?, state = ?, counters = ? WHERE id = ?",
+            (utc_now(), state, json.dumps(counters), run_id),
+        )
+
+    def run(self, run_id: int | None = None) -> RunRow | None:
+        if run_id is None:
+            row = self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        else:
+            row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        return RunRow(
+            id=row["id"], started_at=row["started_at"], finished_at=row["finished_at"],
+            state=row["state"], since=row["since"], until=row["until"],
+            cards_root=row["cards_root"], config=json.loads(row["config"]),
+            counters=json.loads(row["counters"]), pid=row["pid"],
+        )
+
+    # -- writes, batched ---------------------------------------------------------------------
+    def add_card(self, run_id: int, card: CardRecord) -> None:
+        self._pending_cards.append((
+            run_id, card.path, card.disposition.value, card.title, card.published, card.provider,
+            json.dumps([_problem_json(p) for p in card.problems]),
+        ))
+        for ord_, link in enumerate(card.links):
+            self._pending_links.append((
+                run_id, card.path, ord_, link.field, link.url, link.kind.value,
+                link.declared_width, link.declared_height,
+            ))
+        if len(self._pending_cards) >= self._batch_size:
+            self.flush()
+
+    def add_url_result(self, run_id: int, host: str, outcome: UrlOutcome) -> None:
+        primary = outcome.primary
+        image = outcome.image
+        self._pending_urls.append((
+            run_id, outcome.url, host, outcome.link_kind.value, outcome.severity.label,
+            primary.kind.value if primary else None,
+            json.dumps([{"kind": f.kind.value, "detail": f.detail} for f in outcome.findings]),
+            outcome.http_status, outcome.final_url,
+            json.dumps([{"url": h.url, "status": h.status, "location": h.location}
+                        for h in outcome.redirects]),
+            outcome.attempts, round(outcome.elapsed_ms, 1), outcome.content_type,
+            outcome.bytes_read,
+            image.width if image else None, image.height if image else None,
+            image.format if image else None,
+            outcome.title, outcome.etag, outcome.last_modified, utc_now(),
+        ))
+        if len(self._pending_urls) >= self._batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not (self._pending_cards or self._pending_links or self._pending_urls):
+            return
+        with self.db:  # one transaction
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT OR REPLACE INTO cards (run_id, path, disposition, title, published,"
+                " provider, card_problems) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                self._pending_cards,
+            )
+            self.db.executemany(
+                "INSERT OR REPLACE INTO card_links VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                self._pending_links,
+            )
+            self.db.executemany(
+                "INSERT OR REPLACE INTO url_results VALUES"
+                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self._pending_urls,
+            )
+        self._pending_cards.clear()
+        self._pending_links.clear()
+        self._pending_urls.clear()
+
+    # -- verdicts ----------------------------------------------------------------------------
+    def set_card_verdicts(self, run_id: int, verdicts: Sequence[tuple[str, str, str]]) -> None:
+        """verdicts: (path, status, problems JSON)."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "UPDATE cards SET status = ?, problems = ? WHERE run_id = ? AND path = ?",
+                [(status, problems, run_id, path) for path, status, problems in verdicts],
+            )
+
+    # -- reads -------------------------------------------------------------------------------
+    def iter_cards_with_links(self, run_id: int) -> Iterator[tuple[sqlite3.Row, list[sqlite3.Row]]]:
+        """Each card with its links joined to their URL results (None columns if unchecked)."""
+        self.flush()
+        cards = self.db.execute(
+            "SELECT * FROM cards WHERE run_id = ? ORDER BY path", (run_id,)
+        )
+        links = self.db.cursor().execute(
+            "SELECT l.path, l.ord, l.field, l.url, l.link_kind, l.declared_width,"
+            " l.declared_height, u.status AS url_status, u.findings, u.http_status,"
+            " u.final_url, u.image_width, u.image_height, u.image_format"
+            " FROM card_links l LEFT JOIN url_results u ON u.run_id = l.run_id AND u.url = l.url"
+            " WHERE l.run_id = ? ORDER BY l.path, l.ord",
+            (run_id,),
+        )
+        pending = links.fetchone()
+        for card in cards:
+            own: list[sqlite3.Row] = []
+            while pending is not None and pending["path"] < card["path"]:
+                pending = links.fetchone()  # links of a card that is not stored: skip
+            while pending is not None and pending["path"] == card["path"]:
+                own.append(pending)
+                pending = links.fetchone()
+            yield card, own
+
+    def iter_cards(self, run_id: int) -> Iterator[sqlite3.Row]:
+        self.flush()
+        yield from self.db.execute("SELECT * FROM cards WHERE run_id = ? ORDER BY path", (run_id,))
+
+    def iter_url_results(self, run_id: int) -> Iterator[sqlite3.Row]:
+        self.flush()
+        yield from self.db.execute(
+            "SELECT * FROM url_results WHERE run_id = ? ORDER BY url", (run_id,)
+        )
+
+    def checked_urls(self, run_id: int) -> set[str]:
+        self.flush()
+        return {r[0] for r in self.db.execute("SELECT url FROM url_results WHERE run_id = ?", (run_id,))}
+
+    def count(self, sql: str, params: Sequence[Any]) -> int:
+        return int(self.db.execute(sql, params).fetchone()[0])
+
+    def rows(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+        return list(self.db.execute(sql, params))
+
+
+def _problem_json(p: Any) -> dict[str, Any]:
+    return {
+        "field": p.field, "url": p.url, "kind": p.kind.value, "severity": p.severity.label,
+        "http_status": p.http_status, "detail": p.detail, "final_url": p.final_url,
+    }
+
+
+def outcome_from_row(row: sqlite3.Row) -> UrlOutcome:
+    """Rebuild a UrlOutcome from a stored url_results row (reuse across runs)."""
+    image = None
+    if row["image_width"] is not None:
+        image = ImageInfo(row["image_width"], row["image_height"], row["image_format"])
+    return UrlOutcome(
+        url=row["url"], link_kind=LinkKind(row["link_kind"]),
+        findings=[Finding(Kind(f["kind"]), f["detail"]) for f in json.loads(row["findings"])],
+        http_status=row["http_status"], final_url=row["final_url"],
+        redirects=[Hop(h["url"], h["status"], h["location"]) for h in json.loads(row["redirects"])],
+        attempts=row["attempts"], elapsed_ms=row["elapsed_ms"], content_type=row["content_type"],
+        bytes_read=row["bytes_read"], image=image, title=row["title"], etag=row["etag"],
+        last_modified=row["last_modified"],
+    )
