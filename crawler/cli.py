@@ -17,6 +17,7 @@ from crawler import __version__
 from crawler.addresses import parse_resolve
 from crawler.cards import CardsFolderError
 from crawler.config import Config, ConfigError, load_config
+from crawler.lock import RunLock, StoreLocked
 from crawler.logs import configure_logging
 from crawler.progress import make_progress
 from crawler.report.json_report import write_json_report
@@ -153,11 +154,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(config: Config) -> int:
     if not config.cards.path.is_dir():
         raise ConfigError(f"cards folder not found: {config.cards.path} (set --cards or cards.path)")
+    lock = RunLock(config.state.path)
+    try:
+        lock.acquire()
+    except StoreLocked as exc:
+        print(f"linkcheck: error: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    if lock.took_over:
+        log.warning("stale_lock_taken_over", previous=lock.took_over)
     store = Store(config.state.path)
     try:
         result, signum = asyncio.run(_crawl(config, store))
     finally:
         store.close()
+        lock.release()
     _print_summary(result)
     if signum == signal.SIGINT:
         return ExitCode.INTERRUPTED

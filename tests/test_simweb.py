@@ -1,0 +1,524 @@
+"""The benchmark's foundation: the simulated web, the card generator and the politeness analysis."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import frontmatter
+import pytest
+from PIL import Image, UnidentifiedImageError
+from yarl import URL
+
+from crawler.verdicts import Kind, Severity
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # benchmarks/ is not part of the installed package
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import politeness  # noqa: E402
+from benchmarks.gencards import BEHAVIOURS, OLD, GroundTruth, generate  # noqa: E402
+from benchmarks.politeness import RequestRecord, analyse, max_in_window, read_log  # noqa: E402
+from benchmarks.simweb import SimWeb, image_bytes, truncated_jpeg  # noqa: E402
+
+IPS = ["127.0.0.20", "127.0.0.21", "127.0.0.22"]
+
+
+@pytest.fixture
+async def web(tmp_path: Path) -> AsyncIterator[SimWeb]:
+    async with SimWeb(IPS, port=0, latency_ms=2, log_path=tmp_path / "requests.jsonl") as sim:
+        yield sim
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as client:
+        yield client
+
+
+async def get(
+    session: aiohttp.ClientSession, url: str, *, follow: bool = False
+) -> tuple[int, dict[str, str], bytes]:
+    async with session.get(url, allow_redirects=follow) as response:
+        return response.status, dict(response.headers), await response.read()
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+
+
+async def test_every_host_answers_on_one_port(web: SimWeb, session: aiohttp.ClientSession) -> None:
+    assert web.host_ips == IPS
+    assert web.port > 0
+    for i, ip in enumerate(IPS):
+        assert web.base_url(i) == f"http://{ip}:{web.port}"
+        status, headers, body = await get(session, web.url(i, f"/ok/page-{i}"))
+        assert status == 200
+        assert headers["Content-Type"].startswith("text/html")
+        assert f"<title>Simulated article page-{i}</title>".encode() in body
+    assert [r.host for r in web.log] == IPS  # the local address each request arrived on
+
+
+async def test_statuses_and_head(web: SimWeb, session: aiohttp.ClientSession) -> None:
+    for code in (404, 410, 500):
+        status, _, body = await get(session, web.url(0, f"/status/{code}/x"))
+        assert status == code
+        assert b"<title>" in body
+    for path in ("/amp/x", "/c/s/127.0.0.20/amp/x", "/old/ok/x", "/old/img/10x10.png?id=o"):
+        assert (await get(session, web.url(1, path)))[0] == 200
+    assert (await get(session, web.url(1, "/no/such/behaviour")))[0] == 404
+    async with session.head(web.url(0, "/ok/x")) as response:
+        assert response.status == 405
+        assert response.headers["Allow"] == "GET"
+    async with session.post(web.url(0, "/ok/x")) as response:
+        assert response.status == 405
+
+
+async def test_flaky_and_rate_limited(web: SimWeb, session: aiohttp.ClientSession) -> None:
+    url = web.url(0, "/flaky503/2/f")
+    assert [(await get(session, url))[0] for _ in range(3)] == [503, 503, 200]
+    # the counter is per URL: the same path on another host starts afresh
+    assert (await get(session, web.url(1, "/flaky503/2/f")))[0] == 503
+
+    url = web.url(0, "/ratelimit/1/r")
+    status, headers, _ = await get(session, url)
+    assert (status, headers["Retry-After"]) == (429, "1")
+    assert (await get(session, url))[0] == 200
+
+    forever = [await get(session, web.url(2, "/ratelimit-forever/r")) for _ in range(3)]
+    assert {(s, h["Retry-After"]) for s, h, _ in forever} == {(429, "1")}
+
+    web.reset_counters()
+    assert (await get(session, web.url(0, "/flaky503/2/f")))[0] == 503
+
+
+async def test_redirects(web: SimWeb, session: aiohttp.ClientSession) -> None:
+    status, headers, _ = await get(session, web.url(1, "/redirect/301/m"))
+    assert status == 301
+    assert headers["Location"] == f"http://127.0.0.21:{web.port}/ok/m-moved"
+    assert (await get(session, web.url(1, "/redirect/308/m")))[0] == 308
+
+    async with session.get(web.url(0, "/chain/3/c")) as response:
+        assert response.status == 200
+        assert [h.status for h in response.history] == [302, 302, 302]
+        assert response.url.path == "/chain/0/c"
+
+    status, headers, _ = await get(session, web.url(0, "/loop/l"))
+    assert (status, headers["Location"]) == (302, "/loop/l/b")
+    status, headers, _ = await get(session, web.url(0, "/loop/l/b"))
+    assert (status, headers["Location"]) == (302, "/loop/l")
+    with pytest.raises(aiohttp.TooManyRedirects):
+        async with session.get(web.url(0, "/loop/l"), max_redirects=5):
+            pass
+
+
+async def test_slow_and_reset(web: SimWeb, session: aiohttp.ClientSession) -> None:
+    started = time.perf_counter()
+    assert (await get(session, web.url(0, "/slow/0.2/s")))[0] == 200
+    assert time.perf_counter() - started >= 0.2
+    with pytest.raises(TimeoutError):
+        async with session.get(web.url(0, "/slow/3/s"), timeout=aiohttp.ClientTimeout(total=0.1)):
+            pass
+
+    # raw socket: exactly one request, answered by a TCP reset and not one byte
+    reader, writer = await asyncio.open_connection(IPS[1], web.port)
+    writer.write(f"GET /reset/raw HTTP/1.1\r\nHost: {IPS[1]}\r\n\r\n".encode())
+    await writer.drain()
+    with pytest.raises(ConnectionResetError):
+        assert await reader.read() == b""  # (an orderly close would end here, and fail)
+    writer.close()
+    await asyncio.sleep(0.05)
+    assert [(r.status, r.bytes) for r in web.requests_matching("/reset/raw")] == [(0, 0)]
+
+    # aiohttp sees a connection error; note that it silently re-sends an idempotent request
+    # once after ClientOSError/ServerDisconnectedError, so the server may see the GET twice
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await get(session, web.url(1, "/reset/x"))
+    await asyncio.sleep(0.05)
+    resets = web.requests_matching("/reset/x")
+    assert len(resets) in (1, 2)
+    assert {(r.status, r.bytes) for r in resets} == {(0, 0)}
+    assert (await get(session, web.url(1, "/ok/after-reset")))[0] == 200  # still serving
+
+
+async def test_images(web: SimWeb, session: aiohttp.ClientSession) -> None:
+    for path, size, fmt in (
+        ("/img/600x350.jpg?id=a", (600, 350), "JPEG"),
+        ("/img/800x450.png?id=b", (800, 450), "PNG"),
+        ("/logo/simtimes.png", (50, 50), "PNG"),
+    ):
+        status, headers, body = await get(session, web.url(2, path))
+        assert status == 200
+        assert headers["Content-Type"] == f"image/{fmt.lower()}"
+        with Image.open(io.BytesIO(body)) as image:
+            image.load()
+            assert (image.size, image.format) == (size, fmt)
+        assert len(body) < 10_000  # solid colour: small files
+
+    status, headers, body = await get(session, web.url(2, "/html-as-image/x.jpg"))
+    assert (status, headers["Content-Type"]) == (200, "image/jpeg")
+    assert body.startswith(b"<!doctype html>")
+    with pytest.raises(UnidentifiedImageError):
+        Image.open(io.BytesIO(body))
+
+    status, _, body = await get(session, web.url(2, "/truncated/600x350.jpg?id=t"))
+    assert status == 200
+    assert len(body) < len(image_bytes(600, 350, "jpg"))
+    with Image.open(io.BytesIO(body)) as image:  # the header is intact ...
+        assert image.size == (600, 350)
+        with pytest.raises(OSError, match="truncated"):  # ... the scan is not
+            image.load()
+
+
+@pytest.mark.parametrize(("width", "height"), [(600, 350), (1200, 630), (400, 300), (8, 8)])
+def test_truncated_jpeg_always_opens_and_never_decodes(width: int, height: int) -> None:
+    with Image.open(io.BytesIO(truncated_jpeg(width, height))) as image:
+        assert image.size == (width, height)
+        with pytest.raises(OSError):
+            image.load()
+
+
+async def test_endless_page(web: SimWeb, session: aiohttp.ClientSession) -> None:
+    read = 0
+    async with session.get(web.url(0, "/endless/e")) as response:
+        assert response.status == 200
+        assert response.content_type == "text/html"
+        first = await response.content.read(200)
+        assert b"<title>Endless page</title>" in first
+        read = len(first)
+        while read < 3_000_000:
+            read += len(await response.content.read(1 << 16))
+    for _ in range(100):  # the handler notices the client went away and stops
+        if web.requests_matching("/endless/"):
+            break
+        await asyncio.sleep(0.02)
+    (record,) = web.requests_matching("/endless/")
+    assert record.status == 200
+    assert record.bytes >= 3_000_000
+    assert (await get(session, web.url(0, "/ok/still-alive")))[0] == 200
+
+
+async def test_log_and_concurrency(tmp_path: Path) -> None:
+    log_path = tmp_path / "log" / "requests.jsonl"
+    async with SimWeb(IPS, port=0, latency_ms=20, log_path=log_path) as sim:
+        async with aiohttp.ClientSession() as client:
+            before = time.time()
+            await asyncio.gather(*(get(client, sim.url(0, f"/slow/0.2/{i}")) for i in range(5)))
+            await get(client, sim.url(1, "/status/404/n"))
+            async with client.head(sim.url(2, "/ok/h")):
+                pass
+        assert sim.max_inflight == {"127.0.0.20": 5, "127.0.0.21": 1, "127.0.0.22": 1}
+        records = list(sim.log)
+    assert len(records) == 7
+    slow = [r for r in records if r.path.startswith("/slow/")]
+    assert {(r.host, r.method, r.status) for r in slow} == {("127.0.0.20", "GET", 200)}
+    assert all(before <= r.t <= r.t + 0.2 <= time.time() for r in slow)
+    assert all(r.duration is not None and r.duration >= 0.21 for r in slow)  # latency + sleep
+    assert sorted(r.inflight or 0 for r in slow) == [1, 2, 3, 4, 5]
+    (head,) = [r for r in records if r.method == "HEAD"]
+    assert (head.host, head.status, head.path) == ("127.0.0.22", 405, "/ok/h")
+    assert any(r.status == 404 and r.bytes > 0 for r in records)
+    assert read_log(log_path) == records  # the file is complete once the server stopped
+
+
+def test_rejects_non_loopback_addresses() -> None:
+    with pytest.raises(ValueError, match=r"127\.0\.0\.0/8"):
+        SimWeb(["10.0.0.1"])
+    with pytest.raises(ValueError):
+        SimWeb(300, first=10)
+
+
+def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
+    log_path = tmp_path / "cli.jsonl"
+    command = [sys.executable, "-m", "benchmarks.simweb", "--hosts", "2", "--first", "23"]
+    command += ["--port", "0", "--latency-ms", "0", "--log", str(log_path)]
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        ready = json.loads(process.stdout.readline())
+        assert ready["event"] == "ready"
+        assert ready["hosts"] == ["127.0.0.23", "127.0.0.24"]
+
+        async def hit() -> list[int]:
+            async with aiohttp.ClientSession() as client:
+                return [
+                    (await get(client, f"http://{ip}:{ready['port']}/ok/cli"))[0]
+                    for ip in ready["hosts"]
+                ]
+
+        assert asyncio.run(hit()) == [200, 200]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=10)
+    assert process.returncode == 0, stderr
+    assert json.loads(stderr.strip().splitlines()[-1])["requests"] == 2
+    assert [(r.host, r.path) for r in read_log(log_path)] == [
+        ("127.0.0.23", "/ok/cli"),
+        ("127.0.0.24", "/ok/cli"),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# The card generator
+
+
+def _meta(path: Path) -> dict[str, Any]:
+    """A card's front matter, parsed by python-frontmatter (PyYAML underneath)."""
+    return dict(frontmatter.load(path).metadata)
+
+
+def _card_urls(meta: dict[str, Any]) -> list[str]:
+    urls = [
+        str(meta[k]) for k in ("webUrl", "ampWebUrl", "cdnAmpWebUrl", "originalUrl") if k in meta
+    ]
+    provider = meta["provider"]
+    images = meta["images"]
+    assert isinstance(provider, dict) and isinstance(images, list)
+    urls += [img["url"] for img in provider["images"]] + [img["url"] for img in images]
+    return urls
+
+
+def test_behaviour_table_matches_the_vocabulary() -> None:
+    for behaviour in BEHAVIOURS.values():
+        if behaviour.kind is None:
+            assert behaviour.status == "ok"
+        else:
+            assert Kind(behaviour.kind).severity.label == behaviour.status
+
+
+def test_generate_50_cards(tmp_path: Path) -> None:
+    out = tmp_path / "cards"
+    truth = generate(out, 50, hosts=IPS, port=8800, seed=7)
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.md"))
+    assert files == sorted(truth.cards)
+    assert GroundTruth.load(out / "expected.json") == truth
+    data = json.loads((out / "expected.json").read_text())
+    assert set(data) == {"run_settings", "counts", "unique_urls_by_host", "cards"}
+    assert data["run_settings"]["since"] == "2020"
+    assert data["run_settings"]["slow_seconds"] > data["run_settings"]["timeout"]
+
+    since = datetime(2020, 1, 1, tzinfo=UTC)
+    seen: dict[str, str] = {}
+    filtered = 0
+    for rel, card in truth.cards.items():
+        assert rel.split("/")[1] == "_news"
+        meta = _meta(out / rel)
+        assert meta["published"] is True
+        assert meta["type"] == "article"
+        published = meta["publishedDateTime"]
+        assert isinstance(published, datetime)  # unquoted, as in the real cards
+        urls = _card_urls(meta)
+        assert {(URL(u).scheme, URL(u).host, URL(u).port) for u in urls} <= {
+            ("http", ip, 8800) for ip in IPS
+        }
+        assert meta["provider"]["images"][0]["width"] == 50
+        assert meta["images"][0]["width"] > 0
+        if card.filtered:
+            filtered += 1
+            assert (card.behaviour, card.status, card.kind) == (OLD, None, None)
+            assert published < since
+            assert all("/old/" in u for u in urls)
+        else:
+            assert published >= since
+            assert card.behaviour in BEHAVIOURS
+            assert card.status == BEHAVIOURS[card.behaviour].status
+            assert card.kind == BEHAVIOURS[card.behaviour].kind
+            assert not any("/old/" in u for u in urls)
+            if card.field == "webUrl":
+                assert meta["webUrl"] == card.url
+            elif card.field == "images[0].url":
+                assert meta["images"][0]["url"] == card.url
+            else:
+                assert card.behaviour == "healthy"
+        for url in set(urls):
+            if "/logo/" not in url:  # only provider logos are shared between cards
+                assert seen.setdefault(url, rel) == rel, url
+    assert filtered == 5  # old_share 0.1 of 50
+    assert truth.counts()["by_behaviour"]["healthy"] == round(45 * 0.7)
+    logos = {u for rel in truth.cards for u in _card_urls(_meta(out / rel))}
+    assert 1 < len({u for u in logos if "/logo/" in u}) <= 12  # a handful, shared
+
+    # deterministic with the seed
+    again = generate(tmp_path / "again", 50, hosts=IPS, port=8800, seed=7)
+    assert again == truth
+    assert (out / files[0]).read_text() == (tmp_path / "again" / files[0]).read_text()
+
+
+def test_generate_rejects_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown behaviours"):
+        generate(tmp_path, 5, hosts=IPS, port=1, seed=1, mix={"nonsense": 1.0})
+    with pytest.raises(ValueError, match=r"127\.0\.0\.0/8"):
+        generate(tmp_path, 5, hosts=["192.168.1.1"], port=1, seed=1)
+    with pytest.raises(ValueError, match="slow_seconds"):
+        generate(tmp_path, 5, hosts=IPS, port=1, seed=1, timeout=5, slow_seconds=1)
+
+
+def test_gencards_cli(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "benchmarks.gencards", "--cards", "30", "--hosts", "3"]
+    command += ["--first", "20", "--port", "8800", "--out", str(tmp_path), "--seed", "3"]
+    command += ["--mix", "healthy=1,http_404=1"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+    summary = json.loads(done.stdout)
+    assert summary["cards"] == 30
+    assert summary["by_behaviour"] == {"healthy": 14, "http_404": 13, "old": 3}
+    assert len(list(tmp_path.rglob("*.md"))) == 30
+
+
+# An independent oracle: fetch each card's links the way the expectations assume (GET, redirects
+# by hand, retries of 503/429/timeouts/resets, capped page reads, full image decodes) and check
+# that the server and the ground truth agree on every behaviour.
+
+
+async def _probe(
+    client: aiohttp.ClientSession, url: str, declared: tuple[int, int] | None, timeout: float
+) -> Kind | None:
+    seen = {url}
+    moved = False
+    while True:
+        kind: Kind | None = None
+        for _attempt in range(3):  # retries = 2
+            try:
+                async with client.get(
+                    url, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=timeout)
+                ) as response:
+                    status, location = response.status, response.headers.get("Location")
+                    body = await response.content.read(1_000_000)
+            except TimeoutError:
+                kind = Kind.TIMEOUT
+                continue
+            except aiohttp.ClientConnectionError:
+                kind = Kind.CONNECTION_ERROR
+                continue
+            kind = None
+            if status not in (429, 503):
+                break
+        else:
+            if kind is not None:
+                return kind
+        if status == 429:
+            return Kind.RATE_LIMITED
+        if status in (301, 302, 303, 307, 308):
+            assert location is not None
+            url = str(URL(url).join(URL(location)))
+            if url in seen:
+                return Kind.REDIRECT_LOOP
+            seen.add(url)
+            moved = moved or status in (301, 308)
+            continue
+        if status >= 400:
+            return {404: Kind.NOT_FOUND, 410: Kind.GONE}.get(status, Kind.SERVER_ERROR)
+        if declared is not None:
+            try:
+                with Image.open(io.BytesIO(body)) as image:
+                    image.load()
+                    if image.size != declared:
+                        return Kind.IMAGE_DIMENSION_MISMATCH
+            except UnidentifiedImageError:
+                return Kind.NOT_AN_IMAGE
+            except OSError:
+                return Kind.IMAGE_CORRUPT
+        return Kind.MOVED_PERMANENTLY if moved else None
+
+
+async def test_ground_truth_agrees_with_the_server(web: SimWeb, tmp_path: Path) -> None:
+    out = tmp_path / "cards"
+    mix = dict.fromkeys(BEHAVIOURS, 1.0)
+    truth = generate(
+        out, 40, hosts=web.host_ips, port=web.port, seed=11, mix=mix, timeout=0.3, slow_seconds=0.8
+    )
+    checked = {rel: c for rel, c in truth.cards.items() if not c.filtered}
+    assert {c.behaviour for c in checked.values()} == set(BEHAVIOURS)  # 36 cards, 18 behaviours
+
+    async def card_verdict(client: aiohttp.ClientSession, rel: str) -> tuple[str, str | None]:
+        meta = _meta(out / rel)
+        links: list[tuple[str, tuple[int, int] | None]] = [
+            (str(meta[k]), None) for k in ("webUrl", "ampWebUrl", "cdnAmpWebUrl") if k in meta
+        ]
+        for image in [*meta["provider"]["images"], *meta["images"]]:
+            links.append((image["url"], (image["width"], image["height"])))
+        kinds = [await _probe(client, url, size, 0.3) for url, size in links]
+        found = [k for k in kinds if k is not None]
+        worst = max((k.severity for k in found), default=Severity.OK)
+        return worst.label, (str(max(found, key=lambda k: k.severity)) if found else None)
+
+    async with aiohttp.ClientSession() as client:
+        verdicts = await asyncio.gather(*(card_verdict(client, rel) for rel in checked))
+    for (rel, card), (status, kind) in zip(checked.items(), verdicts, strict=True):
+        assert (status, kind) == (card.status, card.kind), (rel, card.behaviour)
+    assert web.requests_matching("/old/") == []  # filtered cards cost no request
+    hosts_seen = {r.host for r in web.log}
+    assert hosts_seen == set(IPS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Politeness analysis
+
+
+def _rec(host: str, t: float, path: str = "/p", inflight: int | None = None) -> RequestRecord:
+    return RequestRecord(t, host, "GET", path, 200, 100, inflight=inflight)
+
+
+def test_max_in_window_is_exact() -> None:
+    assert max_in_window([]) == 0
+    assert max_in_window([5.0]) == 1
+    assert max_in_window([0.0, 1.0, 2.0]) == 1  # exactly one second apart: never together
+    assert max_in_window([0.0, 0.1, 0.2, 0.99, 1.0, 1.5, 3.0]) == 4
+    assert max_in_window([2.0, 2.0, 2.0]) == 3
+    assert max_in_window([0.0, 0.4, 0.8, 1.2], window=0.5) == 2
+    rng = random.Random(1)
+    for _ in range(50):
+        times = [rng.uniform(0, 5) for _ in range(rng.randint(1, 40))]
+        brute = max(sum(1 for u in times if t <= u < t + 1.0) for t in times)
+        assert max_in_window(times) == brute
+
+
+def test_analyse_a_synthetic_log(tmp_path: Path) -> None:
+    records = [
+        *(_rec("127.0.0.20", t, f"/a/{i}", 1) for i, t in enumerate([0.0, 0.1, 0.2, 0.99, 1.0])),
+        _rec("127.0.0.20", 1.5, "/a/0", 2),  # a retry: same path
+        *(_rec("127.0.0.21", 0.5, f"/b/{i}", i + 1) for i in range(3)),
+        *(_rec("127.0.0.22", t, f"/c/{t}") for t in (0.0, 1.0, 2.0)),
+    ]
+    path = tmp_path / "log.jsonl"
+    path.write_text("".join(json.dumps(r.to_json()) + "\n" for r in records))
+    report = analyse(read_log(path), rate=2.0)
+    a, b, c = (report.hosts[ip] for ip in IPS)
+    assert (a.requests, a.unique_paths, a.max_in_window, a.max_concurrency) == (6, 5, 4, 2)
+    assert (b.requests, b.max_in_window, b.max_concurrency) == (3, 3, 3)
+    assert (c.max_in_window, c.max_concurrency) == (1, None)  # no inflight, no durations
+    assert report.total_requests == 12
+    assert report.total_bytes == 1200
+    assert (report.max_in_window, report.busiest_host, report.max_concurrency) == (4, IPS[0], 3)
+    assert report.span == pytest.approx(2.0)
+    assert report.t_star == pytest.approx(5 / 2.0)  # 5 unique URLs on the busiest host, 2/s
+    assert analyse(records, rate=5.0, unique_urls_by_host={"x": 50}).t_star == 10.0
+    assert analyse([]).max_in_window == 0
+
+    # concurrency from durations when the log has no inflight counts
+    timed = [RequestRecord(t, "h", "GET", "/", 200, 0, duration=d) for t, d in [(0, 1), (0.5, 1)]]
+    timed.append(RequestRecord(1.0, "h", "GET", "/", 200, 0, duration=0.1))
+    assert analyse(timed).hosts["h"].max_concurrency == 2
+
+    assert politeness.main([str(path), "--rate", "4"]) == 0
+    assert politeness.main([str(path), "--rate", "3"]) == 1  # 4 requests in one second
+
+
+def test_benchmarks_do_not_leave_loopback() -> None:
+    """Belt and braces: nothing in benchmarks/ names an address outside 127.0.0.0/8."""
+    for source in (ROOT / "benchmarks").glob("*.py"):
+        for ip in re.findall(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b", source.read_text()):
+            assert ip.startswith("127."), (source.name, ip)
