@@ -34,9 +34,15 @@ def make_executor() -> Executor:
     return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
 
 
-async def stream_cards(root: Path, glob: str, options: CardOptions, *, chunk_size: int = 200,
-                       look_ahead: int = 3, executor: Executor | None = None
-                       ) -> AsyncIterator[CardRecord]:
+async def stream_cards(
+    root: Path,
+    glob: str,
+    options: CardOptions,
+    *,
+    chunk_size: int = 200,
+    look_ahead: int = 3,
+    executor: Executor | None = None,
+) -> AsyncIterator[CardRecord]:
     loop = asyncio.get_running_loop()
     own = executor is None
     pool = executor or make_executor()

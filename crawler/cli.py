@@ -40,7 +40,10 @@ class ExitCode(IntEnum):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, no usage dump
-        self.exit(ExitCode.USAGE, f"linkcheck: error: {message} (see linkcheck {self.prog.split()[-1]} --help)\n")
+        self.exit(
+            ExitCode.USAGE,
+            f"linkcheck: error: {message} (see linkcheck {self.prog.split()[-1]} --help)\n",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,24 +55,54 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(run)
     run.add_argument("--cards", metavar="DIR", help="folder of card files (cards.path)")
     run.add_argument("--glob", help="which files are cards, relative to the folder (cards.glob)")
-    run.add_argument("--since", metavar="Y|DATE", help="only cards published from then on (2020, 2020-05-07)")
-    run.add_argument("--until", metavar="Y|DATE", help="only cards published up to then (inclusive)")
+    run.add_argument(
+        "--since", metavar="Y|DATE", help="only cards published from then on (2020, 2020-05-07)"
+    )
+    run.add_argument(
+        "--until", metavar="Y|DATE", help="only cards published up to then (inclusive)"
+    )
     run.add_argument("--base-url", metavar="URL", help="resolve relative URLs against this")
-    run.add_argument("--rate-per-host", type=float, metavar="N", help="requests per second per host")
-    run.add_argument("--concurrency-per-host", type=int, metavar="N", help="requests in flight per host")
+    run.add_argument(
+        "--rate-per-host", type=float, metavar="N", help="requests per second per host"
+    )
+    run.add_argument(
+        "--concurrency-per-host", type=int, metavar="N", help="requests in flight per host"
+    )
     run.add_argument("--max-in-flight", type=int, metavar="N", help="requests in flight in all")
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="total time for one request")
-    run.add_argument("--retries", type=int, metavar="N", help="extra attempts for transient failures")
-    run.add_argument("--resolve", action="append", default=[], metavar="HOST:IP",
-                     help="pin a host name to an address, like curl (repeatable)")
-    run.add_argument("--allow-private", action="store_true", default=None,
-                     help="allow loopback/private/link-local addresses")
-    run.add_argument("--include-unpublished", action="store_true", default=None,
-                     help="also check cards with published: false")
-    run.add_argument("--include-related", action="store_true", default=None,
-                     help="also check the URLs of related[] items")
-    run.add_argument("--fail-on", choices=["broken", "rotted", "warning", "never"],
-                     help="exit 1 when a card is at least this bad (default broken)")
+    run.add_argument(
+        "--retries", type=int, metavar="N", help="extra attempts for transient failures"
+    )
+    run.add_argument(
+        "--resolve",
+        action="append",
+        default=[],
+        metavar="HOST:IP",
+        help="pin a host name to an address, like curl (repeatable)",
+    )
+    run.add_argument(
+        "--allow-private",
+        action="store_true",
+        default=None,
+        help="allow loopback/private/link-local addresses",
+    )
+    run.add_argument(
+        "--include-unpublished",
+        action="store_true",
+        default=None,
+        help="also check cards with published: false",
+    )
+    run.add_argument(
+        "--include-related",
+        action="store_true",
+        default=None,
+        help="also check the URLs of related[] items",
+    )
+    run.add_argument(
+        "--fail-on",
+        choices=["broken", "rotted", "warning", "never"],
+        help="exit 1 when a card is at least this bad (default broken)",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
 
     report = commands.add_parser("report", help="rebuild the reports from the store, no request")
@@ -79,10 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_common(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--config", type=Path, metavar="FILE",
-                     help="config file (default ./config.yaml when it exists)")
+    sub.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="config file (default ./config.yaml when it exists)",
+    )
     sub.add_argument("--out", metavar="DIR", help="output folder for reports (default reports/)")
-    sub.add_argument("--state", metavar="PATH", help="SQLite store (default .linkcheck/state.sqlite)")
+    sub.add_argument(
+        "--state", metavar="PATH", help="SQLite store (default .linkcheck/state.sqlite)"
+    )
     sub.add_argument("--log-format", choices=["auto", "console", "json"], help="log output")
     sub.add_argument("-v", "--verbose", action="store_true", help="debug logs")
 
@@ -90,13 +129,20 @@ def _add_common(sub: argparse.ArgumentParser) -> None:
 def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Only the flags that were given: flags > config.yaml > defaults."""
     mapping = {
-        "cards": {"path": "cards", "glob": "glob", "since": "since", "until": "until",
-                  "include_unpublished": "include_unpublished",
-                  "include_related": "include_related"},
+        "cards": {
+            "path": "cards",
+            "glob": "glob",
+            "since": "since",
+            "until": "until",
+            "include_unpublished": "include_unpublished",
+            "include_related": "include_related",
+        },
         "links": {"base_url": "base_url"},
-        "politeness": {"rate_per_host": "rate_per_host",
-                       "concurrency_per_host": "concurrency_per_host",
-                       "max_in_flight": "max_in_flight"},
+        "politeness": {
+            "rate_per_host": "rate_per_host",
+            "concurrency_per_host": "concurrency_per_host",
+            "max_in_flight": "max_in_flight",
+        },
         "fetch": {"timeout": "timeout", "retries": "retries", "allow_private": "allow_private"},
         "output": {"out": "out", "fail_on": "fail_on", "log_format": "log_format"},
         "state": {"path": "state"},
@@ -153,7 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(config: Config) -> int:
     if not config.cards.path.is_dir():
-        raise ConfigError(f"cards folder not found: {config.cards.path} (set --cards or cards.path)")
+        raise ConfigError(
+            f"cards folder not found: {config.cards.path} (set --cards or cards.path)"
+        )
     lock = RunLock(config.state.path)
     try:
         lock.acquire()

@@ -43,6 +43,7 @@ class PolitenessConfig:
     rate_per_host: float = 2.0  # requests per second, per host
     concurrency_per_host: int = 2  # requests in flight, per host
     max_in_flight: int = 256  # requests in flight, all hosts together
+    jitter_margin_s: float = 0.05  # the rate window is this much longer than a second
 
 
 @dataclass(slots=True)
@@ -86,7 +87,8 @@ class Config:
 
     def to_jsonable(self) -> dict[str, Any]:
         """The effective config, as recorded in report.json."""
-        return _jsonable(dataclasses.asdict(self))
+        jsonable: dict[str, Any] = _jsonable(dataclasses.asdict(self))
+        return jsonable
 
 
 def _jsonable(value: Any) -> Any:
@@ -210,7 +212,8 @@ def _merge(config: Config, raw: dict[str, Any], origin: str) -> None:
     for section, values in raw.items():
         if section not in sections:
             raise ConfigError(
-                f"unknown config section {section!r} in {origin} (known: {', '.join(sorted(sections))})"
+                f"unknown config section {section!r} in {origin}"
+                f" (known: {', '.join(sorted(sections))})"
             )
         if values is None:
             continue
@@ -234,5 +237,9 @@ def validate(config: Config) -> None:
     c = config.cards
     if c.since and c.until and c.since >= c.until:
         raise ConfigError("--since must come before --until")
-    if config.links.base_url is not None and not re.match(r"^https?://[^/]+", config.links.base_url):
-        raise ConfigError(f"links.base_url must be an absolute http(s) URL, not {config.links.base_url!r}")
+    if config.links.base_url is not None and not re.match(
+        r"^https?://[^/]+", config.links.base_url
+    ):
+        raise ConfigError(
+            f"links.base_url must be an absolute http(s) URL, not {config.links.base_url!r}"
+        )

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from asyncio_throttle import Throttler
+from asyncio_throttle.throttler import Throttler
 
 from crawler.config import PolitenessConfig
 
@@ -29,31 +30,58 @@ def host_key(url: str) -> HostKey:
     return (urlsplit(url).hostname or "").lower()
 
 
-class PreciseThrottler(Throttler):  # type: ignore[misc]
+class PreciseThrottler(Throttler):
     """asyncio-throttle's sliding window, sleeping until the window frees instead of polling.
 
-    The window is a little longer than a second (`margin`), so that network jitter between our
-    send time and the server's receive time cannot push a server-side one-second window over.
+    Each entry of the window is a mutable token: `acquire` stamps it with the time the permit
+    was granted, and `Permit.mark_sent` moves the stamp to the moment the request actually left
+    (after a TCP connect, say). Counting send times, not grant times, is what keeps a server's
+    one-second window within the rate. The window is also a little longer than the period
+    (`margin_s`) to absorb the jitter between our send and the server's receive.
     """
 
-    def __init__(self, rate_limit: int, period: float = 1.0, margin: float = 0.02) -> None:
-        super().__init__(rate_limit=rate_limit, period=period * (1 + margin), retry_interval=0.005)
+    def __init__(self, rate_limit: int, period: float = 1.0, margin_s: float = 0.05) -> None:
+        super().__init__(rate_limit=rate_limit, period=period + margin_s, retry_interval=0.005)
+        self._tokens: deque[list[float]] = deque()
 
-    async def acquire(self) -> None:
+    def flush(self) -> None:
+        now = time.monotonic()
+        while self._tokens and now - self._tokens[0][0] > self.period:
+            self._tokens.popleft()
+
+    async def acquire(self) -> list[float]:
         while True:
             self.flush()
-            if len(self._task_logs) < self.rate_limit:
+            if len(self._tokens) < self.rate_limit:
                 break
-            wait = self._task_logs[0] + self.period - time.monotonic()
+            # stamps moved by mark_sent may leave the deque slightly unsorted: waiting on the
+            # head is then conservative, and the loop checks again
+            wait = self._tokens[0][0] + self.period - time.monotonic()
             await asyncio.sleep(max(wait, self.retry_interval))
-        self._task_logs.append(time.monotonic())
+        token = [time.monotonic()]
+        self._tokens.append(token)
+        return token
 
 
-def _throttler_for(rate_per_second: float) -> PreciseThrottler:
+class Permit:
+    """Held while one request is in flight."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self, token: list[float]) -> None:
+        self._token = token
+
+    def mark_sent(self) -> None:
+        """The request's headers are on the wire: count it from now."""
+        self._token[0] = max(self._token[0], time.monotonic())
+
+
+def _throttler_for(rate_per_second: float, margin_s: float) -> PreciseThrottler:
     """A whole number of requests per period: 0.5/s becomes 1 per 2 s, 20/s stays 20 per 1 s."""
     if rate_per_second >= 1:
-        return PreciseThrottler(rate_limit=int(rate_per_second), period=int(rate_per_second) / rate_per_second)
-    return PreciseThrottler(rate_limit=1, period=1 / rate_per_second)
+        count = int(rate_per_second)
+        return PreciseThrottler(count, period=count / rate_per_second, margin_s=margin_s)
+    return PreciseThrottler(1, period=1 / rate_per_second, margin_s=margin_s)
 
 
 @dataclass
@@ -78,12 +106,16 @@ class HostPool:
         self._global = asyncio.Semaphore(config.max_in_flight)
         self.requests = 0
 
+    @property
+    def config(self) -> PolitenessConfig:
+        return self._config
+
     def slot(self, key: HostKey) -> HostSlot:
         slot = self._slots.get(key)
         if slot is None:
             slot = HostSlot(
                 key=key,
-                throttler=_throttler_for(self._config.rate_per_host),
+                throttler=_throttler_for(self._config.rate_per_host, self._config.jitter_margin_s),
                 in_flight=asyncio.Semaphore(self._config.concurrency_per_host),
             )
             self._slots[key] = slot
@@ -93,17 +125,17 @@ class HostPool:
         self.slot(key).pause(seconds)
 
     @asynccontextmanager
-    async def permit(self, key: HostKey) -> AsyncIterator[None]:
-        """Hold this while one request to `key` is in flight; it is sent on entry."""
+    async def permit(self, key: HostKey) -> AsyncIterator[Permit]:
+        """Hold this while one request to `key` is in flight; send it on entry."""
         slot = self.slot(key)
         async with slot.in_flight, self._global:
             async with slot.gate:
                 while (wait := slot.paused_until - time.monotonic()) > 0:
                     await asyncio.sleep(wait)
-                await slot.throttler.acquire()
+                token = await slot.throttler.acquire()
             slot.requests += 1
             self.requests += 1
-            yield
+            yield Permit(token)
 
     def requests_by_host(self) -> dict[HostKey, int]:
         return {k: s.requests for k, s in self._slots.items() if s.requests}

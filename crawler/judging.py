@@ -1,4 +1,4 @@
-"""Turn stored URL results into card verdicts (status + every problem), written back to the store."""
+"""Turn stored URL results into card verdicts (status + every problem), stored back."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def judge_cards(store: Store, run_id: int, *, batch: int = 1000) -> dict[str, in
         for link in links:
             if link["url_status"] is None:
                 unchecked += 1
-            problems.extend(link_problems(link))
+            problems.extend(link_problems(dict(link)))
         status = card_status(card["disposition"], problems)
         verdicts.append((card["path"], status, json.dumps(problems)))
         if len(verdicts) >= batch:

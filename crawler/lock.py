@@ -37,7 +37,8 @@ class RunLock:
             holder = _read(handle)
             handle.close()
             raise StoreLocked(
-                f"another linkcheck run holds {self.path.with_suffix('')}: pid {holder.get('pid', '?')}"
+                f"another linkcheck run holds {self.path.with_suffix('')}:"
+                f" pid {holder.get('pid', '?')}"
                 f" on {holder.get('host', '?')}, started {holder.get('started_at', '?')}"
                 f" ({holder.get('command', 'linkcheck')}); wait for it or stop it"
             ) from None
@@ -46,8 +47,16 @@ class RunLock:
             self.took_over = previous  # its holder died without unlocking: the lock was stale
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                 "started_at": utc_now(), "command": "linkcheck run"}))
+        handle.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "started_at": utc_now(),
+                    "command": "linkcheck run",
+                }
+            )
+        )
         handle.flush()
         self._handle = handle
 
@@ -65,8 +74,12 @@ class RunLock:
         self.acquire()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.release()
 
 

@@ -9,11 +9,13 @@ from typing import Literal
 import structlog
 
 
-def configure_logging(log_format: Literal["auto", "console", "json"] = "auto",
-                      *, verbose: bool = False) -> None:
+def configure_logging(
+    log_format: Literal["auto", "console", "json"] = "auto", *, verbose: bool = False
+) -> None:
     use_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if use_json
+        structlog.processors.JSONRenderer()
+        if use_json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     structlog.configure(
@@ -24,7 +26,9 @@ def configure_logging(log_format: Literal["auto", "console", "json"] = "auto",
             structlog.processors.format_exc_info,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG if verbose else logging.INFO),
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.DEBUG if verbose else logging.INFO
+        ),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )

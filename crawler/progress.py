@@ -65,8 +65,9 @@ class BarProgress(_Counts):
     def done(self, problem: bool) -> None:
         self.completed += 1
         self.problems += problem
-        self._bar.update(self._task, completed=self.completed, rate=self.rate(),
-                         problems=self.problems)
+        self._bar.update(
+            self._task, completed=self.completed, rate=self.rate(), problems=self.problems
+        )
 
     def close(self) -> None:
         self._bar.stop()
@@ -91,9 +92,14 @@ class LogProgress(_Counts):
             self._last = now
             rate = self.rate()
             eta = (self.total - self.completed) / rate if rate else None
-            log.info("progress", urls_done=self.completed, urls_found=self.total,
-                     rate_per_s=round(rate, 1), eta_s=round(eta) if eta is not None else None,
-                     problems=self.problems)
+            log.info(
+                "progress",
+                urls_done=self.completed,
+                urls_found=self.total,
+                rate_per_s=round(rate, 1),
+                eta_s=round(eta) if eta is not None else None,
+                problems=self.problems,
+            )
 
     def close(self) -> None:
         pass

@@ -40,8 +40,9 @@ class RunResult:
 
 
 class Crawl:
-    def __init__(self, config: Config, store: Store, progress: ProgressSink, *,
-                 grace_s: float = 5.0) -> None:
+    def __init__(
+        self, config: Config, store: Store, progress: ProgressSink, *, grace_s: float = 5.0
+    ) -> None:
         self.config = config
         self.store = store
         self.progress = progress
@@ -68,7 +69,8 @@ class Crawl:
         log.info("run_started", run_id=run_id, cards=str(cards_cfg.path), store=str(store.path))
         started = time.monotonic()
         counters: dict[str, Any] = dict.fromkeys(
-            ("cards_found", "cards_checked", "cards_invalid", "cards_filtered_out", "urls_unique"), 0
+            ("cards_found", "cards_checked", "cards_invalid", "cards_filtered_out", "urls_unique"),
+            0,
         )
         pool = HostPool(config.politeness)
         seen: set[str] = set()
@@ -80,8 +82,11 @@ class Crawl:
         state = "finished"
         try:
             async with Fetcher(config.fetch, pool) as fetcher:
-                scheduler = Scheduler(fetcher.check, on_result,
-                                      workers_per_host=config.politeness.concurrency_per_host)
+                scheduler = Scheduler(
+                    fetcher.check,
+                    on_result,
+                    workers_per_host=config.politeness.concurrency_per_host,
+                )
                 await self._feed(run_id, scheduler, seen, counters)
                 if not self._stop.is_set():
                     await _first_of(scheduler.drain(), self._stop.wait())
@@ -100,13 +105,21 @@ class Crawl:
             store.end_run(run_id, state=state, counters=counters)
         report_path = write_json_report(store, run_id, config.output.out)
         by_status = summary_section(store, run_id)["by_status"]
-        log.info("run_finished", run_id=run_id, state=state,
-                 duration_s=round(time.monotonic() - started, 2),
-                 requests=pool.requests, urls=len(seen), report=str(report_path), **by_status)
+        log.info(
+            "run_finished",
+            run_id=run_id,
+            state=state,
+            duration_s=round(time.monotonic() - started, 2),
+            requests=pool.requests,
+            urls=len(seen),
+            report=str(report_path),
+            **by_status,
+        )
         return RunResult(run_id, state, by_status, report_path, counters)
 
-    async def _feed(self, run_id: int, scheduler: Scheduler, seen: set[str],
-                    counters: dict[str, Any]) -> None:
+    async def _feed(
+        self, run_id: int, scheduler: Scheduler, seen: set[str], counters: dict[str, Any]
+    ) -> None:
         cards_cfg = self.config.cards
         options = CardOptions.from_config(self.config)
         cards = stream_cards(cards_cfg.path, cards_cfg.glob, options)
@@ -118,8 +131,9 @@ class Crawl:
                 if card.disposition is Disposition.FILTERED:
                     counters["cards_filtered_out"] += 1
                     continue
-                counters["cards_invalid" if card.disposition is Disposition.INVALID
-                         else "cards_checked"] += 1
+                counters[
+                    "cards_invalid" if card.disposition is Disposition.INVALID else "cards_checked"
+                ] += 1
                 self.store.add_card(run_id, card)
                 new = 0
                 for link in card.links:

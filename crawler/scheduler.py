@@ -24,8 +24,14 @@ ResultFn = Callable[[HostKey, UrlOutcome], None]
 
 
 class Scheduler:
-    def __init__(self, check: CheckFn, on_result: ResultFn, *, workers_per_host: int,
-                 max_queued: int = 50_000) -> None:
+    def __init__(
+        self,
+        check: CheckFn,
+        on_result: ResultFn,
+        *,
+        workers_per_host: int,
+        max_queued: int = 50_000,
+    ) -> None:
         self._check = check
         self._on_result = on_result
         self._workers_per_host = workers_per_host

@@ -34,7 +34,7 @@ MIGRATIONS: list[str] = [
         until TEXT,
         cards_root TEXT NOT NULL,
         config TEXT NOT NULL,             -- JSON: the effective config
-        counters TEXT NOT NULL DEFAULT '{}',  -- JSON: cards_found, cards_filtered_out, requests_made...
+        counters TEXT NOT NULL DEFAULT '{}',  -- JSON: cards_found, requests_made, ...
         pid INTEGER,
         hostname TEXT
     );
@@ -130,23 +130,34 @@ class Store:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise RuntimeError(
-                f"{self.path} was written by a newer linkcheck (schema {version} > {SCHEMA_VERSION})"
+                f"{self.path} was written by a newer linkcheck"
+                f" (schema {version} > {SCHEMA_VERSION})"
             )
         for index in range(version, SCHEMA_VERSION):
-            self.db.executescript("BEGIN;" + MIGRATIONS[index] + f"PRAGMA user_version={index + 1};COMMIT;")
+            self.db.executescript(
+                "BEGIN;" + MIGRATIONS[index] + f"PRAGMA user_version={index + 1};COMMIT;"
+            )
 
     def close(self) -> None:
         self.flush()
         self.db.close()
 
     # -- runs --------------------------------------------------------------------------------
-    def begin_run(self, *, cards_root: str, since: str | None, until: str | None,
-                  config: dict[str, Any]) -> int:
+    def begin_run(
+        self, *, cards_root: str, since: str | None, until: str | None, config: dict[str, Any]
+    ) -> int:
         cur = self.db.execute(
             "INSERT INTO runs (started_at, state, since, until, cards_root, config, pid, hostname)"
             " VALUES (?, 'running', ?, ?, ?, ?, ?, ?)",
-            (utc_now(), since, until, cards_root, json.dumps(config), os.getpid(),
-             socket.gethostname()),
+            (
+                utc_now(),
+                since,
+                until,
+                cards_root,
+                json.dumps(config),
+                os.getpid(),
+                socket.gethostname(),
+            ),
         )
         assert cur.lastrowid is not None
         return cur.lastrowid
@@ -166,42 +177,80 @@ class Store:
         if row is None:
             return None
         return RunRow(
-            id=row["id"], started_at=row["started_at"], finished_at=row["finished_at"],
-            state=row["state"], since=row["since"], until=row["until"],
-            cards_root=row["cards_root"], config=json.loads(row["config"]),
-            counters=json.loads(row["counters"]), pid=row["pid"],
+            id=row["id"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            state=row["state"],
+            since=row["since"],
+            until=row["until"],
+            cards_root=row["cards_root"],
+            config=json.loads(row["config"]),
+            counters=json.loads(row["counters"]),
+            pid=row["pid"],
         )
 
     # -- writes, batched ---------------------------------------------------------------------
     def add_card(self, run_id: int, card: CardRecord) -> None:
-        self._pending_cards.append((
-            run_id, card.path, card.disposition.value, card.title, card.published, card.provider,
-            json.dumps([_problem_json(p) for p in card.problems]),
-        ))
+        self._pending_cards.append(
+            (
+                run_id,
+                card.path,
+                card.disposition.value,
+                card.title,
+                card.published,
+                card.provider,
+                json.dumps([_problem_json(p) for p in card.problems]),
+            )
+        )
         for ord_, link in enumerate(card.links):
-            self._pending_links.append((
-                run_id, card.path, ord_, link.field, link.url, link.kind.value,
-                link.declared_width, link.declared_height,
-            ))
+            self._pending_links.append(
+                (
+                    run_id,
+                    card.path,
+                    ord_,
+                    link.field,
+                    link.url,
+                    link.kind.value,
+                    link.declared_width,
+                    link.declared_height,
+                )
+            )
         if len(self._pending_cards) >= self._batch_size:
             self.flush()
 
     def add_url_result(self, run_id: int, host: str, outcome: UrlOutcome) -> None:
         primary = outcome.primary
         image = outcome.image
-        self._pending_urls.append((
-            run_id, outcome.url, host, outcome.link_kind.value, outcome.severity.label,
-            primary.kind.value if primary else None,
-            json.dumps([{"kind": f.kind.value, "detail": f.detail} for f in outcome.findings]),
-            outcome.http_status, outcome.final_url,
-            json.dumps([{"url": h.url, "status": h.status, "location": h.location}
-                        for h in outcome.redirects]),
-            outcome.attempts, round(outcome.elapsed_ms, 1), outcome.content_type,
-            outcome.bytes_read,
-            image.width if image else None, image.height if image else None,
-            image.format if image else None,
-            outcome.title, outcome.etag, outcome.last_modified, utc_now(),
-        ))
+        self._pending_urls.append(
+            (
+                run_id,
+                outcome.url,
+                host,
+                outcome.link_kind.value,
+                outcome.severity.label,
+                primary.kind.value if primary else None,
+                json.dumps([{"kind": f.kind.value, "detail": f.detail} for f in outcome.findings]),
+                outcome.http_status,
+                outcome.final_url,
+                json.dumps(
+                    [
+                        {"url": h.url, "status": h.status, "location": h.location}
+                        for h in outcome.redirects
+                    ]
+                ),
+                outcome.attempts,
+                round(outcome.elapsed_ms, 1),
+                outcome.content_type,
+                outcome.bytes_read,
+                image.width if image else None,
+                image.height if image else None,
+                image.format if image else None,
+                outcome.title,
+                outcome.etag,
+                outcome.last_modified,
+                utc_now(),
+            )
+        )
         if len(self._pending_urls) >= self._batch_size:
             self.flush()
 
@@ -242,9 +291,7 @@ class Store:
     def iter_cards_with_links(self, run_id: int) -> Iterator[tuple[sqlite3.Row, list[sqlite3.Row]]]:
         """Each card with its links joined to their URL results (None columns if unchecked)."""
         self.flush()
-        cards = self.db.execute(
-            "SELECT * FROM cards WHERE run_id = ? ORDER BY path", (run_id,)
-        )
+        cards = self.db.execute("SELECT * FROM cards WHERE run_id = ? ORDER BY path", (run_id,))
         links = self.db.cursor().execute(
             "SELECT l.path, l.ord, l.field, l.url, l.link_kind, l.declared_width,"
             " l.declared_height, u.status AS url_status, u.findings, u.http_status,"
@@ -275,7 +322,9 @@ class Store:
 
     def checked_urls(self, run_id: int) -> set[str]:
         self.flush()
-        return {r[0] for r in self.db.execute("SELECT url FROM url_results WHERE run_id = ?", (run_id,))}
+        return {
+            r[0] for r in self.db.execute("SELECT url FROM url_results WHERE run_id = ?", (run_id,))
+        }
 
     def count(self, sql: str, params: Sequence[Any]) -> int:
         return int(self.db.execute(sql, params).fetchone()[0])
@@ -286,8 +335,13 @@ class Store:
 
 def _problem_json(p: Any) -> dict[str, Any]:
     return {
-        "field": p.field, "url": p.url, "kind": p.kind.value, "severity": p.severity.label,
-        "http_status": p.http_status, "detail": p.detail, "final_url": p.final_url,
+        "field": p.field,
+        "url": p.url,
+        "kind": p.kind.value,
+        "severity": p.severity.label,
+        "http_status": p.http_status,
+        "detail": p.detail,
+        "final_url": p.final_url,
     }
 
 
@@ -297,11 +351,18 @@ def outcome_from_row(row: sqlite3.Row) -> UrlOutcome:
     if row["image_width"] is not None:
         image = ImageInfo(row["image_width"], row["image_height"], row["image_format"])
     return UrlOutcome(
-        url=row["url"], link_kind=LinkKind(row["link_kind"]),
+        url=row["url"],
+        link_kind=LinkKind(row["link_kind"]),
         findings=[Finding(Kind(f["kind"]), f["detail"]) for f in json.loads(row["findings"])],
-        http_status=row["http_status"], final_url=row["final_url"],
+        http_status=row["http_status"],
+        final_url=row["final_url"],
         redirects=[Hop(h["url"], h["status"], h["location"]) for h in json.loads(row["redirects"])],
-        attempts=row["attempts"], elapsed_ms=row["elapsed_ms"], content_type=row["content_type"],
-        bytes_read=row["bytes_read"], image=image, title=row["title"], etag=row["etag"],
+        attempts=row["attempts"],
+        elapsed_ms=row["elapsed_ms"],
+        content_type=row["content_type"],
+        bytes_read=row["bytes_read"],
+        image=image,
+        title=row["title"],
+        etag=row["etag"],
         last_modified=row["last_modified"],
     )

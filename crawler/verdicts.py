@@ -67,19 +67,38 @@ class Kind(StrEnum):
 
 
 _BROKEN = {
-    Kind.NOT_FOUND, Kind.GONE, Kind.CLIENT_ERROR, Kind.SERVER_ERROR, Kind.TIMEOUT,
-    Kind.DNS_ERROR, Kind.CONNECTION_ERROR, Kind.TLS_ERROR, Kind.REDIRECT_LOOP,
-    Kind.TOO_MANY_REDIRECTS, Kind.NOT_AN_IMAGE, Kind.IMAGE_CORRUPT,
+    Kind.NOT_FOUND,
+    Kind.GONE,
+    Kind.CLIENT_ERROR,
+    Kind.SERVER_ERROR,
+    Kind.TIMEOUT,
+    Kind.DNS_ERROR,
+    Kind.CONNECTION_ERROR,
+    Kind.TLS_ERROR,
+    Kind.REDIRECT_LOOP,
+    Kind.TOO_MANY_REDIRECTS,
+    Kind.NOT_AN_IMAGE,
+    Kind.IMAGE_CORRUPT,
 }
 _ROTTED = {
-    Kind.IMAGE_DIMENSION_MISMATCH, Kind.SOFT_404, Kind.REDIRECT_TO_HOME, Kind.CONTENT_DRIFT,
+    Kind.IMAGE_DIMENSION_MISMATCH,
+    Kind.SOFT_404,
+    Kind.REDIRECT_TO_HOME,
+    Kind.CONTENT_DRIFT,
 }
 _WARNING = {
-    Kind.MOVED_PERMANENTLY, Kind.RATE_LIMITED, Kind.IMAGE_TOO_LARGE,
-    Kind.RELATIVE_URL_UNRESOLVED, Kind.BLOCKED_ADDRESS, Kind.CARD_CONTROL_CHARACTER,
+    Kind.MOVED_PERMANENTLY,
+    Kind.RATE_LIMITED,
+    Kind.IMAGE_TOO_LARGE,
+    Kind.RELATIVE_URL_UNRESOLVED,
+    Kind.BLOCKED_ADDRESS,
+    Kind.CARD_CONTROL_CHARACTER,
 }
 _INVALID = {
-    Kind.CARD_PARSE_ERROR, Kind.CARD_MISSING_FIELD, Kind.CARD_INVALID_FIELD, Kind.INVALID_URL,
+    Kind.CARD_PARSE_ERROR,
+    Kind.CARD_MISSING_FIELD,
+    Kind.CARD_INVALID_FIELD,
+    Kind.INVALID_URL,
 }
 
 SEVERITY_OF: dict[Kind, Severity] = {
@@ -120,20 +139,32 @@ def link_problems(link: Mapping[str, Any]) -> list[dict[str, Any]]:
     if link["url_status"] is None:
         return []
     base = {
-        "field": link["field"], "url": link["url"], "http_status": link["http_status"],
+        "field": link["field"],
+        "url": link["url"],
+        "http_status": link["http_status"],
         "final_url": link["final_url"],
     }
     problems = [
-        {**base, "kind": f["kind"], "severity": Kind(f["kind"]).severity.label, "detail": f["detail"]}
+        {
+            **base,
+            "kind": f["kind"],
+            "severity": Kind(f["kind"]).severity.label,
+            "detail": f["detail"],
+        }
         for f in json.loads(link["findings"])
     ]
     if link["image_width"] is not None:
         detail = dimension_detail(
-            link["declared_width"], link["declared_height"], link["image_width"], link["image_height"]
+            link["declared_width"],
+            link["declared_height"],
+            link["image_width"],
+            link["image_height"],
         )
         if detail:
             kind = Kind.IMAGE_DIMENSION_MISMATCH
-            problems.append({**base, "kind": kind.value, "severity": kind.severity.label, "detail": detail})
+            problems.append(
+                {**base, "kind": kind.value, "severity": kind.severity.label, "detail": detail}
+            )
     return problems
 
 

@@ -14,7 +14,9 @@ def test_defaults_without_file() -> None:
 
 def test_file_then_flags_precedence(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
-    path.write_text("politeness:\n  rate_per_host: 7\n  concurrency_per_host: 3\ncards:\n  since: 2019\n")
+    path.write_text(
+        "politeness:\n  rate_per_host: 7\n  concurrency_per_host: 3\ncards:\n  since: 2019\n"
+    )
     config = load_config(path, {"politeness": {"rate_per_host": 11.0}})
     assert config.politeness.rate_per_host == 11.0  # flag wins
     assert config.politeness.concurrency_per_host == 3  # file wins over default

@@ -7,7 +7,15 @@ import jsonschema
 
 from crawler.judging import judge_cards
 from crawler.models import (
-    CardRecord, Disposition, Finding, Hop, ImageInfo, Link, LinkKind, Problem, UrlOutcome,
+    CardRecord,
+    Disposition,
+    Finding,
+    Hop,
+    ImageInfo,
+    Link,
+    LinkKind,
+    Problem,
+    UrlOutcome,
 )
 from crawler.report.json_report import SCHEMA_PATH, write_json_report
 from crawler.store import SCHEMA_VERSION, Store, outcome_from_row
@@ -15,44 +23,112 @@ from crawler.verdicts import Kind
 
 
 def _seed(store: Store) -> int:
-    run_id = store.begin_run(cards_root="cards", since="2020-01-01T00:00:00+00:00", until=None,
-                             config={"x": 1})
+    run_id = store.begin_run(
+        cards_root="cards", since="2020-01-01T00:00:00+00:00", until=None, config={"x": 1}
+    )
     logo = "https://cdn.test/logo.png"
-    store.add_card(run_id, CardRecord(
-        path="a/ok.md", disposition=Disposition.CHECKED, title="Fine", provider="P",
-        published="2020-01-02T00:00:00+00:00",
-        links=[Link("webUrl", "https://a.test/1", LinkKind.PAGE),
-               Link("provider.images[0].url", logo, LinkKind.IMAGE, 50, 50)],
-    ))
-    store.add_card(run_id, CardRecord(
-        path="b/bad.md", disposition=Disposition.CHECKED, title="<b>Bad</b>", provider="Q",
-        links=[Link("webUrl", "https://b.test/gone", LinkKind.PAGE),
-               Link("images[0].url", "https://cdn.test/pic.jpg", LinkKind.IMAGE, 600, 350),
-               Link("provider.images[0].url", logo, LinkKind.IMAGE, 50, 50)],
-        problems=[Problem(Kind.RELATIVE_URL_UNRESOLVED, "no base URL", field="provider.x",
-                          url="/x.png")],
-    ))
-    store.add_card(run_id, CardRecord(
-        path="c/invalid.md", disposition=Disposition.INVALID, title="Broken date",
-        problems=[Problem(Kind.CARD_INVALID_FIELD, "publishedDateTime is not a date: 'x'",
-                          field="publishedDateTime")],
-    ))
-    store.add_url_result(run_id, "a.test", UrlOutcome(
-        "https://a.test/1", LinkKind.PAGE, http_status=200, attempts=1, final_url="https://a.test/new",
-        redirects=[Hop("https://a.test/1", 301, "https://a.test/new")],
-        findings=[Finding(Kind.MOVED_PERMANENTLY, "moved permanently to https://a.test/new")],
-    ))
-    store.add_url_result(run_id, "cdn.test", UrlOutcome(
-        logo, LinkKind.IMAGE, http_status=200, attempts=1, image=ImageInfo(50, 50, "PNG")))
-    store.add_url_result(run_id, "b.test", UrlOutcome(
-        "https://b.test/gone", LinkKind.PAGE, http_status=410, attempts=1,
-        findings=[Finding(Kind.GONE, "HTTP 410 Gone")]))
-    store.add_url_result(run_id, "cdn.test", UrlOutcome(
-        "https://cdn.test/pic.jpg", LinkKind.IMAGE, http_status=200, attempts=2,
-        image=ImageInfo(1200, 630, "JPEG")))
-    store.end_run(run_id, state="finished", counters={
-        "cards_found": 4, "cards_checked": 2, "cards_invalid": 1, "cards_filtered_out": 1,
-        "urls_unique": 4, "requests_made": 5})
+    store.add_card(
+        run_id,
+        CardRecord(
+            path="a/ok.md",
+            disposition=Disposition.CHECKED,
+            title="Fine",
+            provider="P",
+            published="2020-01-02T00:00:00+00:00",
+            links=[
+                Link("webUrl", "https://a.test/1", LinkKind.PAGE),
+                Link("provider.images[0].url", logo, LinkKind.IMAGE, 50, 50),
+            ],
+        ),
+    )
+    store.add_card(
+        run_id,
+        CardRecord(
+            path="b/bad.md",
+            disposition=Disposition.CHECKED,
+            title="<b>Bad</b>",
+            provider="Q",
+            links=[
+                Link("webUrl", "https://b.test/gone", LinkKind.PAGE),
+                Link("images[0].url", "https://cdn.test/pic.jpg", LinkKind.IMAGE, 600, 350),
+                Link("provider.images[0].url", logo, LinkKind.IMAGE, 50, 50),
+            ],
+            problems=[
+                Problem(
+                    Kind.RELATIVE_URL_UNRESOLVED, "no base URL", field="provider.x", url="/x.png"
+                )
+            ],
+        ),
+    )
+    store.add_card(
+        run_id,
+        CardRecord(
+            path="c/invalid.md",
+            disposition=Disposition.INVALID,
+            title="Broken date",
+            problems=[
+                Problem(
+                    Kind.CARD_INVALID_FIELD,
+                    "publishedDateTime is not a date: 'x'",
+                    field="publishedDateTime",
+                )
+            ],
+        ),
+    )
+    store.add_url_result(
+        run_id,
+        "a.test",
+        UrlOutcome(
+            "https://a.test/1",
+            LinkKind.PAGE,
+            http_status=200,
+            attempts=1,
+            final_url="https://a.test/new",
+            redirects=[Hop("https://a.test/1", 301, "https://a.test/new")],
+            findings=[Finding(Kind.MOVED_PERMANENTLY, "moved permanently to https://a.test/new")],
+        ),
+    )
+    store.add_url_result(
+        run_id,
+        "cdn.test",
+        UrlOutcome(
+            logo, LinkKind.IMAGE, http_status=200, attempts=1, image=ImageInfo(50, 50, "PNG")
+        ),
+    )
+    store.add_url_result(
+        run_id,
+        "b.test",
+        UrlOutcome(
+            "https://b.test/gone",
+            LinkKind.PAGE,
+            http_status=410,
+            attempts=1,
+            findings=[Finding(Kind.GONE, "HTTP 410 Gone")],
+        ),
+    )
+    store.add_url_result(
+        run_id,
+        "cdn.test",
+        UrlOutcome(
+            "https://cdn.test/pic.jpg",
+            LinkKind.IMAGE,
+            http_status=200,
+            attempts=2,
+            image=ImageInfo(1200, 630, "JPEG"),
+        ),
+    )
+    store.end_run(
+        run_id,
+        state="finished",
+        counters={
+            "cards_found": 4,
+            "cards_checked": 2,
+            "cards_invalid": 1,
+            "cards_filtered_out": 1,
+            "urls_unique": 4,
+            "requests_made": 5,
+        },
+    )
     judge_cards(store, run_id)
     return run_id
 
@@ -86,14 +162,20 @@ def test_report_matches_schema_and_counts(tmp_path: Path) -> None:
     report = json.loads(path.read_text())
     jsonschema.validate(report, json.loads(SCHEMA_PATH.read_text()))
     assert report["summary"]["by_status"] == {
-        "ok": 0, "warning": 1, "rotted": 0, "broken": 1, "invalid": 1}
+        "ok": 0,
+        "warning": 1,
+        "rotted": 0,
+        "broken": 1,
+        "invalid": 1,
+    }
     assert report["summary"]["by_kind"]["gone"] == 1
     assert report["summary"]["by_host"]["cdn.test"]["urls"] == 2
     assert [c["path"] for c in report["cards"]] == ["a/ok.md", "b/bad.md", "c/invalid.md"]
     assert len(report["urls"]) == 4
     moved = next(u for u in report["urls"] if u["url"] == "https://a.test/1")
     assert moved["redirects"] == [
-        {"url": "https://a.test/1", "status": 301, "location": "https://a.test/new"}]
+        {"url": "https://a.test/1", "status": 301, "location": "https://a.test/new"}
+    ]
     assert not list((tmp_path / "out").glob(".*tmp"))  # the temp file was renamed away
 
 

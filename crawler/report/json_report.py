@@ -45,8 +45,11 @@ def run_section(store: Store, run_id: int) -> dict[str, Any]:
     duration = None
     if run.finished_at:
         duration = round(
-            (datetime.fromisoformat(run.finished_at) - datetime.fromisoformat(run.started_at))
-            .total_seconds(), 3)
+            (
+                datetime.fromisoformat(run.finished_at) - datetime.fromisoformat(run.started_at)
+            ).total_seconds(),
+            3,
+        )
     return {
         "id": run.id,
         "state": run.state,
@@ -78,13 +81,15 @@ def summary_section(store: Store, run_id: int) -> dict[str, Any]:
     by_kind: dict[str, int] = {}
     for row in store.rows(
         "SELECT json_extract(p.value, '$.kind') AS kind, COUNT(DISTINCT c.path) FROM cards c,"
-        " json_each(c.problems) p WHERE c.run_id = ? GROUP BY kind ORDER BY kind", (run_id,)
+        " json_each(c.problems) p WHERE c.run_id = ? GROUP BY kind ORDER BY kind",
+        (run_id,),
     ):
         by_kind[row[0]] = row[1]
     by_host: dict[str, dict[str, int]] = {}
     for row in store.rows(
         "SELECT host, status, COUNT(*) FROM url_results WHERE run_id = ? GROUP BY host, status"
-        " ORDER BY host", (run_id,)
+        " ORDER BY host",
+        (run_id,),
     ):
         entry = by_host.setdefault(row[0], {"urls": 0, **dict.fromkeys(STATUS_LABELS[:4], 0)})
         entry["urls"] += row[2]
@@ -106,8 +111,11 @@ def card_entry(row: Any) -> dict[str, Any]:
 def url_entry(row: Any) -> dict[str, Any]:
     image = None
     if row["image_width"] is not None:
-        image = {"width": row["image_width"], "height": row["image_height"],
-                 "format": row["image_format"]}
+        image = {
+            "width": row["image_width"],
+            "height": row["image_height"],
+            "format": row["image_format"],
+        }
     return {
         "url": row["url"],
         "host": row["host"],

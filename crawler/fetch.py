@@ -1,0 +1,518 @@
+"""Fetch one URL the polite way and say what is wrong with it, as a value.
+
+`Fetcher.check` follows redirects by hand (so every hop is guarded, throttled and recorded),
+retries only what may heal by itself, reads at most a capped body within one deadline, and maps
+every failure to a Kind at one boundary (`failure_for`). It never raises, except CancelledError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import os
+import random
+import re
+import socket
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from types import SimpleNamespace, TracebackType
+from typing import Self
+from urllib.parse import urldefrag, urljoin
+
+import aiohttp
+import structlog
+from multidict import CIMultiDictProxy
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
+from yarl import URL
+
+from crawler.addresses import BlockedAddressError, GuardedResolver, literal_address_problem
+from crawler.checks.image import inspect_image
+from crawler.checks.page import page_title
+from crawler.config import FetchConfig
+from crawler.hosts import HostPool, Permit, host_key
+from crawler.models import Finding, Hop, ImageInfo, LinkKind, UrlOutcome
+from crawler.verdicts import Kind
+
+log = structlog.get_logger(__name__)
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_PERMANENT = frozenset({301, 308})
+_TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
+_SCHEMES = frozenset({"http", "https"})
+_CHUNK = 64 * 1024
+_DELTA_SECONDS = re.compile(r"^\d+(\.\d+)?$")  # RFC 9110 says whole seconds; accept "1.5" too
+
+# Failures that may heal by themselves: worth another attempt.
+_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    aiohttp.ServerDisconnectedError,
+    aiohttp.ClientConnectorError,
+    aiohttp.ClientOSError,
+    aiohttp.ClientPayloadError,
+    ConnectionError,  # ConnectionResetError, BrokenPipeError, ...
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """One HTTP response, its body read only as far as the check needs."""
+
+    url: str
+    status: int
+    reason: str
+    headers: CIMultiDictProxy[str]
+    body: bytes = b""
+    retry_after: float | None = None  # seconds, already capped
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """A request that brought back no response."""
+
+    kind: Kind
+    detail: str
+    transient: bool
+
+
+_Result = _Answer | _Failure
+
+
+# ---------------------------------------------------------------------------------------------
+# The error boundary: every exception a request can raise becomes a _Failure here, and only here.
+
+
+def _in_chain(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """`exc` or one of its causes of type `kind` (aiohttp wraps OS and TLS errors, `from`)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__
+    return None
+
+
+def failure_for(exc: Exception, *, timeout: float) -> _Failure:
+    """Map an exception from one request (connect, send, read) to a finding kind."""
+    blocked = _in_chain(exc, BlockedAddressError)
+    if blocked is not None:
+        return _Failure(Kind.BLOCKED_ADDRESS, str(blocked), transient=False)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return _Failure(Kind.INVALID_URL, f"invalid URL: {exc}", transient=False)
+    if isinstance(exc, aiohttp.ClientConnectorDNSError | socket.gaierror):
+        return _Failure(Kind.DNS_ERROR, f"DNS lookup failed: {_os_message(exc)}", transient=False)
+    if isinstance(exc, aiohttp.ClientSSLError | aiohttp.ServerFingerprintMismatch) or _in_chain(
+        exc, ssl.SSLError
+    ):
+        return _Failure(Kind.TLS_ERROR, f"TLS error: {exc}", transient=False)
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return _Failure(Kind.TIMEOUT, f"no connection within the connect timeout: {exc}", True)
+    if isinstance(exc, TimeoutError):  # asyncio.timeout's deadline and aiohttp's read timeouts
+        return _Failure(Kind.TIMEOUT, f"no complete answer within {timeout:g} s", transient=True)
+    if isinstance(exc, _CONNECTION_ERRORS):
+        return _Failure(Kind.CONNECTION_ERROR, _describe(exc), transient=True)
+    # Unknown: reported, but not retried (it is more likely a malformed answer than a blip).
+    return _Failure(Kind.CONNECTION_ERROR, _describe(exc), transient=False)
+
+
+def _os_message(exc: BaseException) -> str:
+    cause = _in_chain(exc, socket.gaierror) or getattr(exc, "os_error", None) or exc
+    return str(cause.strerror if isinstance(cause, OSError) and cause.strerror else cause)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure helpers
+
+
+def parse_retry_after(
+    value: str | None, *, cap: float, now: datetime | None = None
+) -> float | None:
+    """Retry-After as seconds to wait (delta-seconds or HTTP-date), capped; None if unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    if _DELTA_SECONDS.match(text):
+        seconds = float(text)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 0.0), cap)
+
+
+def _status_text(status: int, reason: str) -> str:
+    return f"HTTP {status} {reason}".rstrip()
+
+
+def status_finding(status: int, reason: str) -> Finding | None:
+    """The finding for a final (non-followed) status; None when healthy (2xx, 304)."""
+    if 200 <= status < 300 or status == 304:
+        return None
+    text = _status_text(status, reason)
+    if status == 404:
+        return Finding(Kind.NOT_FOUND, text)
+    if status == 410:
+        return Finding(Kind.GONE, text)
+    if status == 429:  # still limited after every retry: the host is busy, not the link broken
+        return Finding(Kind.RATE_LIMITED, text)
+    if 400 <= status < 500:
+        return Finding(Kind.CLIENT_ERROR, text)
+    if 300 <= status < 400:  # a redirect we could not follow (300, or no Location)
+        return Finding(Kind.SERVER_ERROR, f"{text} without a Location to follow")
+    return Finding(Kind.SERVER_ERROR, text)
+
+
+def _url_problem(url: str) -> str | None:
+    """Why `url` cannot be requested at all ("not an http(s) URL", ...), or None."""
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError) as exc:
+        return f"not a valid URL ({exc})"
+    if parsed.scheme not in _SCHEMES:
+        return "not an http(s) URL"
+    if not parsed.host:
+        return "a URL without a host"
+    return None
+
+
+def _redirect_target(answer: _Answer) -> str | None:
+    location = answer.headers.get("Location")
+    if answer.status not in _REDIRECTS or not location:
+        return None
+    return urljoin(answer.url, location.strip())
+
+
+def _redirect_problem(
+    source: str, target: str, seen: set[str], hops: int, max_redirects: int
+) -> Finding | None:
+    """A redirect (source -> target, the `hops`-th) that must not be followed.
+
+    A redirect to a non-http(s) or unparsable URL is the server's mistake, not the card's:
+    it is a CLIENT_ERROR (the link cannot be followed), never INVALID_URL (which blames the card).
+    """
+    problem = _url_problem(target)
+    if problem is not None:
+        return Finding(Kind.CLIENT_ERROR, f"redirects to {target}: {problem}")
+    if urldefrag(target).url in seen:
+        return Finding(Kind.REDIRECT_LOOP, f"redirect loop: {source} redirects back to {target}")
+    if hops > max_redirects:
+        return Finding(Kind.TOO_MANY_REDIRECTS, f"more than {max_redirects} redirects")
+    return None
+
+
+def backoff_seconds(attempt: int, *, base: float, cap: float) -> float:
+    """Exponential backoff with jitter: base * 2^(attempt-1) plus up to `base`, at most `cap`.
+
+    The jitter spreads the retries of many URLs that failed together (one host blipped).
+    """
+    return min(cap, base * 2.0 ** (attempt - 1) + random.uniform(0, base))
+
+
+def _reason_of(result: _Result) -> str:
+    if isinstance(result, _Failure):
+        return f"{result.kind}: {result.detail}"
+    return _status_text(result.status, result.reason)
+
+
+def _should_retry(result: _Result) -> bool:
+    if isinstance(result, _Failure):
+        return result.transient
+    return result.status in _TRANSIENT_STATUSES
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
+    """At most `cap` bytes of the body: a fast endless body stops here, not in memory."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < cap:
+        chunk = await resp.content.read(min(cap - size, _CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+# ---------------------------------------------------------------------------------------------
+# The fetcher
+
+
+def _send_times() -> aiohttp.TraceConfig:
+    """Tell each request's permit when its headers actually left (see hosts.Permit)."""
+
+    async def on_headers_sent(
+        session: aiohttp.ClientSession,
+        context: SimpleNamespace,
+        params: aiohttp.TraceRequestHeadersSentParams,
+    ) -> None:
+        permit = context.trace_request_ctx
+        if isinstance(permit, Permit):
+            permit.mark_sent()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(on_headers_sent)
+    return trace
+
+
+class Fetcher:
+    """Owns one aiohttp session; `check` one URL at a time, from as many tasks as you like."""
+
+    def __init__(self, fetch_config: FetchConfig, pool: HostPool) -> None:
+        self._config = fetch_config
+        self._pool = pool
+        self._session: aiohttp.ClientSession | None = None
+        self._resolver: GuardedResolver | None = None
+        # A decoded image takes up to width*height*4 bytes: cap how many are in memory at once.
+        self._decoding = asyncio.Semaphore(min(4, os.cpu_count() or 1))
+
+    async def __aenter__(self) -> Self:
+        politeness = self._pool.config  # the connector's caps match the pool's
+        self._resolver = GuardedResolver(
+            self._config.resolve, allow_private=self._config.allow_private
+        )
+        connector = aiohttp.TCPConnector(
+            resolver=self._resolver,
+            limit=politeness.max_in_flight,
+            limit_per_host=politeness.concurrency_per_host,
+            use_dns_cache=True,
+            ttl_dns_cache=300,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            # The total deadline is asyncio.timeout around request + body; aiohttp only bounds
+            # the connect.
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._config.connect_timeout),
+            headers={"User-Agent": self._config.user_agent},
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,
+            trace_configs=[_send_times()],
+        )
+        # aiohttp silently re-sends a GET once after a reset on a kept-alive connection; that
+        # request would bypass the host's throttle and the retry policy, so switch it off.
+        self._session._retry_connection = False
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+        if self._resolver is not None:
+            await self._resolver.close()
+        self._session = self._resolver = None
+
+    # -- the public check ---------------------------------------------------------------------
+
+    async def check(
+        self, url: str, link_kind: LinkKind, extra_headers: Mapping[str, str] | None = None
+    ) -> UrlOutcome:
+        """Check one URL; every problem is a finding on the returned outcome."""
+        if self._session is None:
+            raise RuntimeError("use Fetcher as 'async with Fetcher(...) as fetcher'")
+        started = time.monotonic()
+        outcome = UrlOutcome(url=url, link_kind=link_kind)
+        try:
+            await self._follow(outcome, dict(extra_headers or {}))
+        except Exception as exc:  # a bug must not take the run down: report it on this URL
+            log.exception("check_failed", url=url)
+            outcome.findings.append(
+                Finding(Kind.CONNECTION_ERROR, f"internal error: {_describe(exc)}")
+            )
+        outcome.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+        return outcome
+
+    async def _follow(self, outcome: UrlOutcome, headers: dict[str, str]) -> None:
+        """Request hop after hop until a final answer, recording each redirect."""
+        url = outcome.url
+        problem = _url_problem(url)
+        if problem is not None:
+            outcome.findings.append(Finding(Kind.INVALID_URL, f"{url}: {problem}"))
+            return
+        seen = {urldefrag(url).url}  # a fragment is never sent: /a#x and /a are one request
+        while True:
+            outcome.final_url = url  # the last URL we tried to request
+            result, tries = await self._hop(url, outcome.link_kind, headers)
+            outcome.attempts = max(outcome.attempts, tries)
+            if isinstance(result, _Failure):
+                outcome.http_status = None  # no final response (an earlier hop's is not it)
+                outcome.findings.append(Finding(result.kind, result.detail))
+                return
+            outcome.http_status = result.status
+            target = _redirect_target(result)
+            if target is None:
+                await self._judge(outcome, result)
+                return
+            outcome.redirects.append(Hop(url=url, status=result.status, location=target))
+            stop = _redirect_problem(
+                url, target, seen, len(outcome.redirects), self._config.max_redirects
+            )
+            if stop is not None:
+                outcome.findings.append(stop)
+                return
+            seen.add(urldefrag(target).url)
+            url = target
+
+    # -- one hop, with retries ----------------------------------------------------------------
+
+    async def _hop(
+        self, url: str, link_kind: LinkKind, headers: Mapping[str, str]
+    ) -> tuple[_Result, int]:
+        """One URL of the chain, retried while the failure is transient; (result, tries)."""
+        tries = 0
+
+        async def attempt() -> _Result:
+            nonlocal tries
+            tries += 1
+            return await self._attempt(url, link_kind, headers)
+
+        def log_retry(state: RetryCallState) -> None:
+            result = state.outcome.result() if state.outcome is not None else None
+            log.debug(
+                "retrying",
+                url=url,
+                attempt=state.attempt_number,
+                reason=_reason_of(result) if result is not None else "?",
+                wait_s=round(state.upcoming_sleep, 3),
+            )
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._config.retries + 1),
+            wait=self._wait,
+            retry=retry_if_result(_should_retry),
+            before_sleep=log_retry,
+            retry_error_callback=_last_result,
+            reraise=True,  # attempt() maps errors to values: an exception here is a bug
+        )
+        result: _Result = await retrying(attempt)
+        return result, tries
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Retry-After when the server gave one (already capped), else backoff with jitter."""
+        outcome = state.outcome
+        if outcome is not None and not outcome.failed:
+            result = outcome.result()
+            if isinstance(result, _Answer) and result.retry_after is not None:
+                return result.retry_after
+        return backoff_seconds(
+            state.attempt_number, base=self._config.backoff_base, cap=self._config.backoff_max
+        )
+
+    async def _attempt(self, url: str, link_kind: LinkKind, headers: Mapping[str, str]) -> _Result:
+        """One request: guard, permit, deadline, response, capped body. Never raises."""
+        blocked = literal_address_problem(
+            URL(url).host or "", allow_private=self._config.allow_private
+        )
+        if blocked is not None:  # aiohttp skips the resolver for IP literals: guard them here
+            return _Failure(Kind.BLOCKED_ADDRESS, blocked, transient=False)
+        key = host_key(url)
+        try:
+            async with self._pool.permit(key) as permit, asyncio.timeout(self._config.timeout):
+                answer = await self._request(url, link_kind, headers, permit)
+        except Exception as exc:
+            return failure_for(exc, timeout=self._config.timeout)
+        if answer.retry_after is not None:
+            self._pool.pause(key, answer.retry_after)  # the whole host waits, not only this URL
+        return answer
+
+    async def _request(
+        self, url: str, link_kind: LinkKind, headers: Mapping[str, str], permit: Permit
+    ) -> _Answer:
+        assert self._session is not None
+        resp = await self._session.get(
+            url, headers=headers, allow_redirects=False, trace_request_ctx=permit
+        )
+        try:
+            body = b""
+            if 200 <= resp.status < 300:
+                body = await _read_capped(resp, self._body_cap(link_kind))
+            retry_after = None
+            if resp.status in _RETRY_AFTER_STATUSES:
+                retry_after = parse_retry_after(
+                    resp.headers.get("Retry-After"), cap=self._config.retry_after_cap
+                )
+            reason = resp.reason or _phrase(resp.status)
+            return _Answer(url, resp.status, reason, resp.headers, body, retry_after)
+        finally:
+            # Keep-alive only when the whole body has arrived; never drain the rest of a big one.
+            if resp.content.is_eof():
+                resp.release()
+            else:
+                resp.close()
+
+    def _body_cap(self, link_kind: LinkKind) -> int:
+        if link_kind is LinkKind.IMAGE:
+            return self._config.max_image_bytes + 1  # one more byte tells "larger than the cap"
+        return self._config.max_page_bytes
+
+    # -- the final answer ---------------------------------------------------------------------
+
+    async def _judge(self, outcome: UrlOutcome, answer: _Answer) -> None:
+        headers = answer.headers
+        outcome.content_type = headers.get("Content-Type")
+        outcome.etag = headers.get("ETag")
+        outcome.last_modified = headers.get("Last-Modified")
+        outcome.bytes_read = len(answer.body)
+        finding = status_finding(answer.status, answer.reason)
+        if finding is not None:
+            outcome.findings.append(finding)
+            return
+        if any(hop.status in _PERMANENT for hop in outcome.redirects):
+            outcome.findings.append(
+                Finding(Kind.MOVED_PERMANENTLY, f"moved permanently to {answer.url}")
+            )
+        if answer.status == 304:  # not modified: nothing new to look at
+            return
+        if outcome.link_kind is LinkKind.IMAGE:
+            image = await self._inspect(answer.body, outcome.content_type)
+            if isinstance(image, Finding):
+                outcome.findings.append(image)
+            else:
+                outcome.image = image
+        else:
+            outcome.title = page_title(answer.body, outcome.content_type)
+
+    async def _inspect(self, body: bytes, content_type: str | None) -> ImageInfo | Finding:
+        limit = self._config.max_image_bytes
+        complete = len(body) <= limit
+        async with self._decoding:
+            return await asyncio.to_thread(
+                inspect_image,
+                body if complete else body[:limit],
+                content_type=content_type,
+                complete=complete,
+                max_pixels=self._config.max_image_pixels,
+            )
+
+
+def _last_result(state: RetryCallState) -> _Result:
+    """Out of attempts: the last answer stands (a 503 stays a SERVER_ERROR, a 429 RATE_LIMITED)."""
+    assert state.outcome is not None
+    result: _Result = state.outcome.result()
+    return result
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+__all__ = ["Fetcher", "backoff_seconds", "failure_for", "parse_retry_after", "status_finding"]
