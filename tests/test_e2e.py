@@ -1,0 +1,170 @@
+"""`linkcheck run` end to end, as a user runs it: a real process, a simulated web on loopback,
+a real SQLite file and report.json checked against its schema and the ground truth."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from benchmarks.gencards import generate
+from benchmarks.politeness import max_in_window
+from benchmarks.simweb import SimWeb
+from crawler.report.json_report import SCHEMA_PATH
+
+LINKCHECK = [sys.executable, "-m", "crawler.cli"]
+
+
+async def run_linkcheck(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *LINKCHECK,
+        *args,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def run_args(cards: Path, tmp: Path, *extra: str) -> list[str]:
+    return [
+        "run", "--cards", str(cards), "--out", str(tmp / "out"),
+        "--state", str(tmp / "state.sqlite"), "--no-progress", "--log-format", "json",
+        "--allow-private", *extra,
+    ]  # fmt: skip
+
+
+def accuracy(report: dict, expected: dict) -> tuple[int, Counter[str], dict[str, tuple]]:
+    got = {c["path"]: c for c in report["cards"]}
+    right, misses, examples = 0, Counter[str](), {}
+    for path, truth in expected["cards"].items():
+        if truth["filtered"]:
+            assert path not in got, f"filtered card {path} is in the report"
+            continue
+        card = got.get(path)
+        if card and card["status"] == truth["status"]:
+            right += 1
+        else:
+            misses[truth["behaviour"]] += 1
+            examples[truth["behaviour"]] = (path, card and card["status"], truth["status"])
+    return right, misses, examples
+
+
+@pytest.mark.slow
+async def test_generated_corpus_every_status_right_and_polite(tmp_path: Path) -> None:
+    """1,000 generated cards on 20 hosts: every card's status right, no host above its rate."""
+    rate, concurrency = 20, 4
+    async with SimWeb(hosts=20, first=40, latency_ms=5) as web:
+        truth = generate(
+            tmp_path / "cards", 1000, hosts=web.host_ips, port=web.port, seed=7,
+            timeout=1.0, slow_seconds=3.0, retries=1,
+        )  # fmt: skip
+        code, _out, err = await run_linkcheck(
+            *run_args(
+                tmp_path / "cards", tmp_path, "--since", "2020", "--timeout", "1",
+                "--retries", "1", "--rate-per-host", str(rate),
+                "--concurrency-per-host", str(concurrency), "--fail-on", "never",
+            )
+        )  # fmt: skip
+        assert code == 0, err
+        log = list(web.log)
+        max_inflight = dict(web.max_inflight)
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    jsonschema.validate(report, json.loads(SCHEMA_PATH.read_text()))
+    expected = json.loads((tmp_path / "cards" / "expected.json").read_text())
+    right, misses, examples = accuracy(report, expected)
+    checked = sum(1 for t in expected["cards"].values() if not t["filtered"])
+    assert not misses, examples
+    assert right == checked == report["run"]["cards_checked"]
+    run = report["run"]
+    assert run["cards_found"] == 1000 == run["cards_checked"] + run["cards_filtered_out"]
+    assert run["requests_made"] == len(log)  # every request counted, none hidden
+    assert not [r for r in log if r.path.startswith("/old/")]  # filtered cards cost nothing
+    by_host: dict[str, list[float]] = {}
+    for record in log:
+        by_host.setdefault(record.host, []).append(record.t)
+    assert len(by_host) == 20
+    assert max(max_in_window(times) for times in by_host.values()) <= rate
+    assert max(max_inflight.values()) <= concurrency
+    # many hosts in parallel: the run took about as long as one host's share, not the sum
+    assert truth.counts()["by_status"]["ok"] > 0
+
+
+async def test_since_costs_no_request_and_exit_codes(tmp_path: Path) -> None:
+    async with SimWeb(hosts=2, first=60, latency_ms=0) as web:
+        generate(
+            tmp_path / "cards", 40, hosts=web.host_ips, port=web.port, seed=3, old_share=0.5,
+            mix={"healthy": 0.5, "http_404": 0.5}, timeout=1.0, slow_seconds=3.0,
+        )  # fmt: skip
+        code, _, err = await run_linkcheck(
+            *run_args(tmp_path / "cards", tmp_path, "--since", "2020")
+        )
+        assert code == 1, err  # broken cards found, --fail-on broken by default
+        assert not [r for r in web.log if r.path.startswith("/old/")]
+        code, _, _ = await run_linkcheck(
+            *run_args(tmp_path / "cards", tmp_path, "--since", "2020", "--fail-on", "never")
+        )
+        assert code == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["run"]["cards_filtered_out"] > 0
+    assert report["summary"]["by_status"]["broken"] > 0
+
+
+async def test_usage_errors_exit_2_with_one_line(tmp_path: Path) -> None:
+    code, _, err = await run_linkcheck("run", "--cards", str(tmp_path / "missing"))
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"linkcheck: error: cards folder not found: {tmp_path / 'missing'}"
+        " (set --cards or cards.path)"
+    ]
+    code, _, err = await run_linkcheck("run", "--since", "yesterday")
+    assert code == 2 and "not a year or ISO date" in err and "Traceback" not in err
+    code, _, err = await run_linkcheck("run", "--fail-on", "sometimes")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("fetch:\n  timout: 3\n")
+    code, _, err = await run_linkcheck("run", "--config", str(bad))
+    assert code == 2 and "unknown config key fetch.timout" in err
+    code, _, err = await run_linkcheck("run", "--resolve", "no-colon")
+    assert code == 2 and "Traceback" not in err
+
+
+async def test_second_run_on_same_store_exits_2_naming_the_first(tmp_path: Path) -> None:
+    async with SimWeb(hosts=1, first=70, latency_ms=0) as web:
+        generate(
+            tmp_path / "cards", 10, hosts=web.host_ips, port=web.port, seed=4, old_share=0,
+            mix={"slow": 1.0}, timeout=2.0, slow_seconds=3.0,
+        )  # fmt: skip
+        args = run_args(tmp_path / "cards", tmp_path, "--timeout", "2", "--retries", "0")
+        first = asyncio.create_task(run_linkcheck(*args))
+        await asyncio.sleep(1.5)  # the first run is waiting on the slow pages
+        code, _, err = await run_linkcheck(*args)
+        assert code == 2
+        assert "another linkcheck run holds" in err and "pid" in err
+        first_code, _, first_err = await first
+        assert first_code == 1, first_err
+
+
+async def test_report_rebuilt_from_store_without_requests(tmp_path: Path) -> None:
+    async with SimWeb(hosts=2, first=80, latency_ms=0) as web:
+        generate(tmp_path / "cards", 30, hosts=web.host_ips, port=web.port, seed=5,
+                 timeout=1.0, slow_seconds=2.0)  # fmt: skip
+        await run_linkcheck(*run_args(tmp_path / "cards", tmp_path, "--timeout", "1"))
+        requests_after_run = len(web.log)
+        code, _out, err = await run_linkcheck(
+            "report", "--state", str(tmp_path / "state.sqlite"), "--out", str(tmp_path / "again")
+        )
+        assert code == 0, err
+        assert len(web.log) == requests_after_run
+    first = json.loads((tmp_path / "out" / "report.json").read_text())
+    again = json.loads((tmp_path / "again" / "report.json").read_text())
+    assert first == again
