@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import sys
 from collections.abc import Sequence
@@ -104,6 +105,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 when a card is at least this bad (default broken)",
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    run.add_argument(
+        "--max-age",
+        metavar="DURATION",
+        help="reuse healthy results younger than this (7d, 12h); recheck.max_age",
+    )
+    run.add_argument(
+        "--full", action="store_true", default=None, help="ignore the store: fetch every URL"
+    )
+    run.add_argument(
+        "--resume", action="store_true", help="continue the last interrupted run of the store"
+    )
+
+    history = commands.add_parser("history", help="the timeline of one URL or card")
+    history.add_argument(
+        "target", metavar="URL|CARD_PATH", help="a URL, or a card path as in the report"
+    )
+    history.add_argument(
+        "--state", metavar="PATH", help="SQLite store (default .linkcheck/state.sqlite)"
+    )
+    history.add_argument("--config", type=Path, metavar="FILE", help="config file")
+    history.add_argument("--log-format", choices=["auto", "console", "json"], help="log output")
+    history.add_argument("-v", "--verbose", action="store_true", help="debug logs")
 
     report = commands.add_parser("report", help="rebuild the reports from the store, no request")
     _add_common(report)
@@ -146,6 +169,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         "fetch": {"timeout": "timeout", "retries": "retries", "allow_private": "allow_private"},
         "output": {"out": "out", "fail_on": "fail_on", "log_format": "log_format"},
         "state": {"path": "state"},
+        "recheck": {"max_age": "max_age", "full": "full"},
     }
     result: dict[str, dict[str, Any]] = {}
     for section, keys in mapping.items():
@@ -190,14 +214,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(config.output.log_format, verbose=args.verbose)
     try:
         if args.command == "run":
-            return _run(config)
+            return _run(config, resume=args.resume)
+        if args.command == "history":
+            return _history(config, args.target)
         return _report(config, args.run)
-    except (ConfigError, CardsFolderError, LookupError) as exc:
+    except (ConfigError, CardsFolderError) as exc:
         print(f"linkcheck: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
 
 
-def _run(config: Config) -> int:
+def _run(config: Config, *, resume: bool = False) -> int:
     if not config.cards.path.is_dir():
         raise ConfigError(
             f"cards folder not found: {config.cards.path} (set --cards or cards.path)"
@@ -212,7 +238,7 @@ def _run(config: Config) -> int:
         log.warning("stale_lock_taken_over", previous=lock.took_over)
     store = Store(config.state.path)
     try:
-        result, signum = asyncio.run(_crawl(config, store))
+        result, signum = asyncio.run(_crawl(config, store, resume=resume))
     finally:
         store.close()
         lock.release()
@@ -224,8 +250,10 @@ def _run(config: Config) -> int:
     return exit_code_for(result.by_status, config.output.fail_on)
 
 
-async def _crawl(config: Config, store: Store) -> tuple[RunResult, int | None]:
-    crawl = Crawl(config, store, make_progress(config.output.progress))
+async def _crawl(
+    config: Config, store: Store, *, resume: bool = False
+) -> tuple[RunResult, int | None]:
+    crawl = Crawl(config, store, make_progress(config.output.progress), resume=resume)
     received: list[int] = []
     loop = asyncio.get_running_loop()
 
@@ -246,12 +274,52 @@ def _report(config: Config, run_id: int | None) -> int:
     try:
         run = store.run(run_id)
         if run is None:
-            raise LookupError(f"no run {run_id or ''} in {config.state.path}".replace("  ", " "))
+            raise ConfigError(f"no run {run_id or ''} in {config.state.path}".replace("  ", " "))
         path = write_json_report(store, run.id, config.output.out)
     finally:
         store.close()
     print(path)
     return ExitCode.OK
+
+
+def _history(config: Config, target: str) -> int:
+    if not config.state.path.is_file():
+        raise ConfigError(f"no store at {config.state.path}: run `linkcheck run` first")
+    store = Store(config.state.path)
+    try:
+        lines = history_lines(store, target)
+    finally:
+        store.close()
+    if not lines:
+        raise ConfigError(f"no history for {target} in {config.state.path}")
+    print("\n".join(lines))
+    return ExitCode.OK
+
+
+def history_lines(store: Store, target: str) -> list[str]:
+    """One line per run that saw the URL (target has ://) or the card (a path)."""
+    if "://" in target:
+        return [_url_line(r, target) for r in store.url_timeline(target)]
+    lines = []
+    for r in store.card_timeline(target.replace("\\", "/")):
+        kinds = sorted({p["kind"] for p in json.loads(r["problems"] or "[]")})
+        lines.append(
+            f"run {r['run_id']:>4}  {r['started_at'][:19]}  {r['status'] or 'ok':<8}"
+            f" {r['trend'] or '':<10} {', '.join(kinds) or '-'}"
+        )
+    return lines
+
+
+def _url_line(r: Any, target: str) -> str:
+    line = (
+        f"run {r['run_id']:>4}  {r['checked_at'][:19]}  {r['status']:<8}"
+        f" {r['kind'] or '-':<24} {r['http_status'] or '-':<4} {r['trend'] or '':<10}"
+    )
+    if r["reused_from"]:
+        line += f" (reused from run {r['reused_from']})"
+    if r["final_url"] and r["final_url"] != target:
+        line += f"  -> {r['final_url']}"
+    return line.rstrip()
 
 
 def _print_summary(result: RunResult) -> None:

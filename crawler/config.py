@@ -77,6 +77,22 @@ class StateConfig:
 
 
 @dataclass(slots=True)
+class RecheckConfig:
+    max_age: str = "7d"  # a healthy result younger than this is reused, not fetched again
+    full: bool = False  # ignore the store: fetch everything, send no validators
+
+    @property
+    def max_age_s(self) -> float:
+        return parse_duration(self.max_age)
+
+
+@dataclass(slots=True)
+class RotConfig:
+    min_runs: int = 3  # consecutive failing runs before a problem is persistent...
+    min_days: float = 7.0  # ...spanning at least this many days
+
+
+@dataclass(slots=True)
 class Config:
     cards: CardsConfig = field(default_factory=CardsConfig)
     links: LinksConfig = field(default_factory=LinksConfig)
@@ -84,6 +100,8 @@ class Config:
     fetch: FetchConfig = field(default_factory=FetchConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     state: StateConfig = field(default_factory=StateConfig)
+    recheck: RecheckConfig = field(default_factory=RecheckConfig)
+    rot: RotConfig = field(default_factory=RotConfig)
 
     def to_jsonable(self) -> dict[str, Any]:
         """The effective config, as recorded in report.json."""
@@ -137,6 +155,18 @@ def parse_bound(text: str, *, upper: bool) -> datetime:
             f"not a year or ISO date: {text!r} (try 2020, 2020-05 or 2020-05-07)"
         ) from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> float:
+    """`7d`, `12h`, `30m`, `90s`, `2w` or plain seconds, as seconds."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ConfigError(f"not a duration: {text!r} (try 7d, 12h, 30m or 90s)")
+    return float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,6 +264,9 @@ def validate(config: Config) -> None:
         raise ConfigError("fetch.retries and fetch.max_redirects cannot be negative")
     if f.max_page_bytes < 1 or f.max_image_bytes < 1:
         raise ConfigError("fetch.max_page_bytes and fetch.max_image_bytes must be at least 1")
+    parse_duration(config.recheck.max_age)
+    if config.rot.min_runs < 1 or config.rot.min_days < 0:
+        raise ConfigError("rot.min_runs must be at least 1 and rot.min_days not negative")
     c = config.cards
     if c.since and c.until and c.since >= c.until:
         raise ConfigError("--since must come before --until")

@@ -1,17 +1,23 @@
-"""Turn stored URL results into card verdicts (status + every problem), stored back."""
+"""Turn stored URL results into card verdicts (status, every problem, history), stored back."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from crawler.store import Store
+from crawler.history import FAILING, RotRules, next_streak
+from crawler.store import CardVerdict, Store
 from crawler.verdicts import card_status, link_problems
 
 
-def judge_cards(store: Store, run_id: int, *, batch: int = 1000) -> dict[str, int]:
-    """Compute every stored card's verdict; returns how many links were left unchecked."""
-    verdicts: list[tuple[str, str, str]] = []
+def judge_cards(
+    store: Store, run_id: int, *, rules: RotRules | None = None, at: str = "", batch: int = 1000
+) -> dict[str, int]:
+    """Compute every stored card's verdict. With `rules` (a finished run, started `at`), also
+    fold this run into each card's history; without (an interrupted run), history is untouched.
+
+    Returns how many links were left unchecked."""
+    verdicts: list[CardVerdict] = []
     unchecked = 0
     for card, links in store.iter_cards_with_links(run_id):
         problems: list[dict[str, Any]] = list(json.loads(card["card_problems"]))
@@ -20,9 +26,42 @@ def judge_cards(store: Store, run_id: int, *, batch: int = 1000) -> dict[str, in
                 unchecked += 1
             problems.extend(link_problems(dict(link)))
         status = card_status(card["disposition"], problems)
-        verdicts.append((card["path"], status, json.dumps(problems)))
+        verdicts.append(_verdict(card, status, problems, rules, run_id, at))
         if len(verdicts) >= batch:
             store.set_card_verdicts(run_id, verdicts)
             verdicts.clear()
     store.set_card_verdicts(run_id, verdicts)
     return {"links_unchecked": unchecked}
+
+
+def _verdict(
+    card: Any,
+    status: str,
+    problems: list[dict[str, Any]],
+    rules: RotRules | None,
+    run_id: int,
+    at: str,
+) -> CardVerdict:
+    path = card["path"]
+    if rules is None or card["state_last_run_id"] == run_id:
+        return CardVerdict(path, status, json.dumps(problems))
+    previous = None
+    if card["state_recent"] is not None:
+        previous = {
+            "first_failed_at": card["state_first_failed_at"],
+            "last_healthy_at": card["state_last_healthy_at"],
+            "consecutive_failures": card["state_consecutive_failures"],
+            "recent": card["state_recent"],
+        }
+    streak = next_streak(previous, failing=status in FAILING, at=at, rules=rules)
+    for problem in problems:
+        # a problem of a URL that fails carries the URL's own history; others (a wrong image
+        # size, a card-level problem) carry the card's
+        if problem.get("trend") is None and problem["severity"] in FAILING:
+            problem["trend"] = streak.trend
+            problem["first_failed_at"] = streak.first_failed_at
+            problem["consecutive_failures"] = streak.consecutive_failures
+    return CardVerdict(
+        path, status, json.dumps(problems), streak.first_failed_at, streak.last_healthy_at,
+        streak.consecutive_failures, streak.trend, streak.recent,
+    )  # fmt: skip

@@ -8,8 +8,10 @@ still writes everything known, marked `interrupted`.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +19,17 @@ import structlog
 
 from crawler.cards import CardOptions
 from crawler.cardsource import stream_cards
-from crawler.config import Config
+from crawler.config import Config, ConfigError
 from crawler.fetch import Fetcher
+from crawler.history import RotRules
 from crawler.hosts import HostKey, HostPool
 from crawler.judging import judge_cards
-from crawler.models import Disposition, UrlOutcome
+from crawler.models import Disposition, LinkKind, UrlOutcome
 from crawler.progress import ProgressSink
 from crawler.report.json_report import summary_section, write_json_report
 from crawler.scheduler import Scheduler
-from crawler.store import Store
+from crawler.store import Store, outcome_from_row
+from crawler.verdicts import Kind
 
 log = structlog.get_logger(__name__)
 
@@ -41,12 +45,22 @@ class RunResult:
 
 class Crawl:
     def __init__(
-        self, config: Config, store: Store, progress: ProgressSink, *, grace_s: float = 5.0
+        self,
+        config: Config,
+        store: Store,
+        progress: ProgressSink,
+        *,
+        grace_s: float = 5.0,
+        resume: bool = False,
     ) -> None:
         self.config = config
         self.store = store
         self.progress = progress
         self.grace_s = grace_s
+        self.resume = resume
+        # URLs re-fetched with validators: their previous (healthy) result, for a 304
+        self._previous: dict[str, sqlite3.Row] = {}
+        self._validators: dict[str, dict[str, str]] = {}
         self._stop = asyncio.Event()
         self.stop_reason: str | None = None
 
@@ -59,35 +73,37 @@ class Crawl:
 
     async def run(self) -> RunResult:
         config, store = self.config, self.store
-        cards_cfg = config.cards
-        run_id = store.begin_run(
-            cards_root=str(cards_cfg.path),
-            since=cards_cfg.since.isoformat() if cards_cfg.since else None,
-            until=cards_cfg.until.isoformat() if cards_cfg.until else None,
-            config=config.to_jsonable(),
+        run_id, counters, already = self._open_run()
+        log.info(
+            "run_started",
+            run_id=run_id,
+            resumed=self.resume,
+            cards=str(config.cards.path),
+            store=str(store.path),
         )
-        log.info("run_started", run_id=run_id, cards=str(cards_cfg.path), store=str(store.path))
         started = time.monotonic()
-        counters: dict[str, Any] = dict.fromkeys(
-            ("cards_found", "cards_checked", "cards_invalid", "cards_filtered_out", "urls_unique"),
-            0,
-        )
         pool = HostPool(config.politeness)
         seen: set[str] = set()
 
         def on_result(host: HostKey, outcome: UrlOutcome) -> None:
+            previous = self._previous.pop(outcome.url, None)
+            if previous is not None and outcome.http_status == 304:
+                outcome = not_modified(outcome, previous)
             store.add_url_result(run_id, host, outcome)
             self.progress.done(bool(outcome.findings))
 
+        async def check(url: str, link_kind: LinkKind) -> UrlOutcome:
+            return await fetcher.check(url, link_kind, self._validators.pop(url, None))
+
         state = "finished"
+        requests_before = counters.get("requests_made", 0)
+        store.request_counter = (run_id, lambda: requests_before + pool.requests)
         try:
             async with Fetcher(config.fetch, pool) as fetcher:
                 scheduler = Scheduler(
-                    fetcher.check,
-                    on_result,
-                    workers_per_host=config.politeness.concurrency_per_host,
+                    check, on_result, workers_per_host=config.politeness.concurrency_per_host
                 )
-                await self._feed(run_id, scheduler, seen, counters)
+                await self._feed(run_id, scheduler, seen, already, counters)
                 if not self._stop.is_set():
                     await _first_of(scheduler.drain(), self._stop.wait())
                 if self._stop.is_set():
@@ -98,10 +114,19 @@ class Crawl:
         finally:
             self.progress.close()
             counters["urls_unique"] = len(seen)
-            counters["requests_made"] = pool.requests
-            counters["requests_by_host"] = pool.requests_by_host()
+            counters["requests_made"] = requests_before + pool.requests
+            counters["requests_by_host"] = _add_counts(
+                counters.get("requests_by_host", {}), pool.requests_by_host()
+            )
             store.flush()
-            counters.update(judge_cards(store, run_id))
+            run_row = store.run(run_id)
+            assert run_row is not None
+            if state == "finished":
+                rules = RotRules(config.rot.min_runs, config.rot.min_days)
+                store.record_url_history(run_id, rules)
+                counters.update(judge_cards(store, run_id, rules=rules, at=run_row.started_at))
+            else:
+                counters.update(judge_cards(store, run_id))
             store.end_run(run_id, state=state, counters=counters)
         report_path = write_json_report(store, run_id, config.output.out)
         by_status = summary_section(store, run_id)["by_status"]
@@ -112,13 +137,46 @@ class Crawl:
             duration_s=round(time.monotonic() - started, 2),
             requests=pool.requests,
             urls=len(seen),
+            urls_reused=counters.get("urls_reused", 0),
             report=str(report_path),
             **by_status,
         )
         return RunResult(run_id, state, by_status, report_path, counters)
 
+    def _open_run(self) -> tuple[int, dict[str, Any], set[str]]:
+        """A new run, or with --resume the last unfinished one and the URLs it already has."""
+        store, cards_cfg = self.store, self.config.cards
+        counters: dict[str, Any] = dict.fromkeys(
+            ("cards_found", "cards_checked", "cards_invalid", "cards_filtered_out"), 0
+        )
+        counters["urls_reused"] = 0
+        if self.resume:
+            previous = store.resumable_run()
+            if previous is None:
+                raise ConfigError(f"no interrupted run to resume in {store.path}")
+            store.reopen_run(previous.id)
+            already = store.checked_urls(previous.id)
+            if "requests_by_host" in previous.counters:
+                counters["requests_by_host"] = previous.counters["requests_by_host"]
+            # saved with every result, so known even when the run was killed with -9
+            counters["requests_made"] = previous.requests_made
+            counters["resumed"] = previous.counters.get("resumed", 0) + 1
+            return previous.id, counters, already
+        run_id = store.begin_run(
+            cards_root=str(cards_cfg.path),
+            since=cards_cfg.since.isoformat() if cards_cfg.since else None,
+            until=cards_cfg.until.isoformat() if cards_cfg.until else None,
+            config=self.config.to_jsonable(),
+        )
+        return run_id, counters, set()
+
     async def _feed(
-        self, run_id: int, scheduler: Scheduler, seen: set[str], counters: dict[str, Any]
+        self,
+        run_id: int,
+        scheduler: Scheduler,
+        seen: set[str],
+        already: set[str],
+        counters: dict[str, Any],
     ) -> None:
         cards_cfg = self.config.cards
         options = CardOptions.from_config(self.config)
@@ -137,15 +195,72 @@ class Crawl:
                 self.store.add_card(run_id, card)
                 new = 0
                 for link in card.links:
-                    if link.url not in seen:
-                        seen.add(link.url)
-                        scheduler.submit(link.url, link.kind)
-                        new += 1
+                    if link.url in seen:
+                        continue
+                    seen.add(link.url)
+                    if link.url in already or self._reuse(run_id, link.url, counters):
+                        continue
+                    scheduler.submit(link.url, link.kind)
+                    new += 1
                 if new:
                     self.progress.discovered(new)
                     await scheduler.wait_for_room()
         finally:
             await cards.aclose()  # type: ignore[attr-defined]
+
+    def _reuse(self, run_id: int, url: str, counters: dict[str, Any]) -> bool:
+        """Reuse a recent healthy result (True), or prepare a conditional request (False)."""
+        recheck = self.config.recheck
+        if recheck.full:
+            return False
+        previous = self.store.latest_result(url, before_run=run_id)
+        if previous is None or not reusable(previous):
+            return False
+        if age_s(previous["checked_at"]) < recheck.max_age_s:
+            self.store.reuse_result(run_id, previous)
+            counters["urls_reused"] += 1
+            return True
+        validators = {}
+        if previous["etag"]:
+            validators["If-None-Match"] = previous["etag"]
+        if previous["last_modified"]:
+            validators["If-Modified-Since"] = previous["last_modified"]
+        if validators:
+            self._validators[url] = validators
+            self._previous[url] = previous
+        return False
+
+
+REUSABLE_WARNINGS = frozenset({Kind.MOVED_PERMANENTLY.value, Kind.IMAGE_TOO_LARGE.value})
+
+
+def reusable(row: sqlite3.Row) -> bool:
+    """Healthy enough to trust for a while: ok, or a warning that is not "unverified"."""
+    return bool(
+        row["status"] == "ok" or (row["status"] == "warning" and row["kind"] in REUSABLE_WARNINGS)
+    )
+
+
+def age_s(checked_at: str) -> float:
+    return (datetime.now(UTC) - datetime.fromisoformat(checked_at)).total_seconds()
+
+
+def not_modified(outcome: UrlOutcome, previous: sqlite3.Row) -> UrlOutcome:
+    """A 304: the resource is what it was, so what we learned of it then still holds."""
+    known = outcome_from_row(previous)
+    known.http_status = 304
+    known.redirects = outcome.redirects
+    known.final_url = outcome.final_url or known.final_url
+    known.attempts = outcome.attempts
+    known.elapsed_ms = outcome.elapsed_ms
+    known.bytes_read = outcome.bytes_read
+    known.etag = outcome.etag or known.etag
+    known.last_modified = outcome.last_modified or known.last_modified
+    return known
+
+
+def _add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in sorted(a.keys() | b.keys())}
 
 
 async def _first_of(*aws: Any) -> None:

@@ -11,16 +11,17 @@ import json
 import os
 import socket
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from crawler.history import FAILING, RotRules, next_streak
 from crawler.models import CardRecord, Finding, Hop, ImageInfo, LinkKind, UrlOutcome
 from crawler.verdicts import Kind
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry migrates the schema from version i to i + 1; append, never edit.
 MIGRATIONS: list[str] = [
@@ -87,11 +88,59 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, url)
     ) WITHOUT ROWID;
     """,
+    # 2: history. A result may be reused from an earlier run (--max-age); trend fields are fixed
+    # when the run finishes, so a report rebuilt later is the same as the one the run wrote.
+    """
+    ALTER TABLE url_results ADD COLUMN reused_from INTEGER;
+    ALTER TABLE url_results ADD COLUMN first_failed_at TEXT;
+    ALTER TABLE url_results ADD COLUMN consecutive_failures INTEGER;
+    ALTER TABLE url_results ADD COLUMN trend TEXT;
+    CREATE INDEX url_results_by_url ON url_results(url, run_id);
+    ALTER TABLE cards ADD COLUMN first_failed_at TEXT;
+    ALTER TABLE cards ADD COLUMN consecutive_failures INTEGER;
+    ALTER TABLE cards ADD COLUMN trend TEXT;
+    CREATE INDEX cards_by_path ON cards(path, run_id);
+    CREATE TABLE url_state (
+        url TEXT PRIMARY KEY,
+        first_failed_at TEXT,             -- start of the current failing streak
+        last_healthy_at TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        recent TEXT NOT NULL DEFAULT '',  -- last runs, oldest first: F failing, O healthy
+        last_run_id INTEGER
+    ) WITHOUT ROWID;
+    ALTER TABLE runs ADD COLUMN requests_made INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE card_state (
+        path TEXT PRIMARY KEY,
+        first_failed_at TEXT,
+        last_healthy_at TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        recent TEXT NOT NULL DEFAULT '',
+        last_run_id INTEGER
+    ) WITHOUT ROWID;
+    """,
 ]
+
+URL_RESULT_COLUMNS = (
+    "run_id, url, host, link_kind, status, kind, findings, http_status, final_url, redirects,"
+    " attempts, elapsed_ms, content_type, bytes_read, image_width, image_height, image_format,"
+    " title, etag, last_modified, checked_at, reused_from"
+)
 
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class CardVerdict:
+    path: str
+    status: str
+    problems: str  # JSON
+    first_failed_at: str | None = None
+    last_healthy_at: str | None = None
+    consecutive_failures: int | None = None
+    trend: str | None = None
+    recent: str | None = None  # None: history not recorded (the run did not finish)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +155,13 @@ class RunRow:
     config: dict[str, Any]
     counters: dict[str, Any]
     pid: int | None
+    requests_made: int = 0
 
 
 class Store:
     """One SQLite file. Not thread-safe: used from the event loop thread only."""
 
-    def __init__(self, path: Path, *, batch_size: int = 500) -> None:
+    def __init__(self, path: Path, *, batch_size: int = 500, url_batch_size: int = 1) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -120,7 +170,14 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=5000")
         self._migrate()
+        self._reader: sqlite3.Connection | None = None
         self._batch_size = batch_size
+        # URL results are committed as they arrive by default (one small WAL transaction each,
+        # ~50 us): a run killed with -9 then loses only the requests that were in flight.
+        self._url_batch_size = url_batch_size
+        # the run whose request count is saved with each flush, so that even a run killed
+        # with -9 knows how many requests it made: (run id, a callable giving the count)
+        self.request_counter: tuple[int, Callable[[], int]] | None = None
         self._pending_cards: list[tuple[Any, ...]] = []
         self._pending_links: list[tuple[Any, ...]] = []
         self._pending_urls: list[tuple[Any, ...]] = []
@@ -140,7 +197,18 @@ class Store:
 
     def close(self) -> None:
         self.flush()
+        if self._reader is not None:
+            self._reader.close()
         self.db.close()
+
+    def reader(self) -> sqlite3.Connection:
+        """A second connection for long streaming reads while the first one writes: in WAL mode
+        it reads a stable snapshot, so updating rows never disturbs the iteration."""
+        self.flush()
+        if self._reader is None:
+            self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._reader.row_factory = sqlite3.Row
+        return self._reader
 
     # -- runs --------------------------------------------------------------------------------
     def begin_run(
@@ -165,9 +233,38 @@ class Store:
     def end_run(self, run_id: int, *, state: str, counters: dict[str, Any]) -> None:
         self.flush()
         self.db.execute(
-            "UPDATE runs SET finished_at = ?, state = ?, counters = ? WHERE id = ?",
-            (utc_now(), state, json.dumps(counters), run_id),
+            "UPDATE runs SET finished_at = ?, state = ?, counters = ?, requests_made = ?"
+            " WHERE id = ?",
+            (utc_now(), state, json.dumps(counters), counters.get("requests_made", 0), run_id),
         )
+
+    def reopen_run(self, run_id: int) -> RunRow:
+        """--resume: the run goes on under this process."""
+        self.db.execute(
+            "UPDATE runs SET state = 'running', finished_at = NULL, pid = ?, hostname = ?"
+            " WHERE id = ?",
+            (os.getpid(), socket.gethostname(), run_id),
+        )
+        run = self.run(run_id)
+        assert run is not None
+        return run
+
+    def resumable_run(self) -> RunRow | None:
+        """The last run, when it did not finish: interrupted, or `running` under a dead process
+        (the caller holds the store lock, so no live process runs it)."""
+        run = self.run()
+        return run if run is not None and run.state in ("interrupted", "running") else None
+
+    def previous_finished_run(self, run_id: int) -> int | None:
+        row = self.db.execute(
+            "SELECT id FROM runs WHERE id < ? AND state = 'finished' ORDER BY id DESC LIMIT 1",
+            (run_id,),
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def runs(self) -> list[RunRow]:
+        ids = [r[0] for r in self.db.execute("SELECT id FROM runs ORDER BY id")]
+        return [run for i in ids if (run := self.run(i)) is not None]
 
     def run(self, run_id: int | None = None) -> RunRow | None:
         if run_id is None:
@@ -187,6 +284,7 @@ class Store:
             config=json.loads(row["config"]),
             counters=json.loads(row["counters"]),
             pid=row["pid"],
+            requests_made=row["requests_made"],
         )
 
     # -- writes, batched ---------------------------------------------------------------------
@@ -249,9 +347,10 @@ class Store:
                 outcome.etag,
                 outcome.last_modified,
                 utc_now(),
+                None,
             )
         )
-        if len(self._pending_urls) >= self._batch_size:
+        if len(self._pending_urls) >= self._url_batch_size:
             self.flush()
 
     def flush(self) -> None:
@@ -269,33 +368,139 @@ class Store:
                 self._pending_links,
             )
             self.db.executemany(
-                "INSERT OR REPLACE INTO url_results VALUES"
-                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO url_results ({URL_RESULT_COLUMNS})"
+                f" VALUES ({', '.join('?' * 22)})",
                 self._pending_urls,
             )
+            if self.request_counter is not None:
+                run_id, count = self.request_counter
+                self.db.execute("UPDATE runs SET requests_made = ? WHERE id = ?", (count(), run_id))
         self._pending_cards.clear()
         self._pending_links.clear()
         self._pending_urls.clear()
 
+    # -- reuse across runs ----------------------------------------------------------------------
+    def latest_result(self, url: str, *, before_run: int) -> sqlite3.Row | None:
+        return self.db.execute(  # type: ignore[no-any-return]
+            "SELECT * FROM url_results WHERE url = ? AND run_id < ? ORDER BY run_id DESC LIMIT 1",
+            (url, before_run),
+        ).fetchone()
+
+    def reuse_result(self, run_id: int, row: sqlite3.Row) -> None:
+        """Record an earlier healthy result as this run's, marked with the run that checked it."""
+        source = row["reused_from"] or row["run_id"]
+        values = [row[c.strip()] for c in URL_RESULT_COLUMNS.split(",")]
+        values[0], values[-1] = run_id, source
+        self._pending_urls.append(tuple(values))
+        if len(self._pending_urls) >= self._batch_size:
+            self.flush()
+
     # -- verdicts ----------------------------------------------------------------------------
-    def set_card_verdicts(self, run_id: int, verdicts: Sequence[tuple[str, str, str]]) -> None:
-        """verdicts: (path, status, problems JSON)."""
+    def set_card_verdicts(self, run_id: int, verdicts: Sequence[CardVerdict]) -> None:
         with self.db:
             self.db.execute("BEGIN")
             self.db.executemany(
-                "UPDATE cards SET status = ?, problems = ? WHERE run_id = ? AND path = ?",
-                [(status, problems, run_id, path) for path, status, problems in verdicts],
+                "UPDATE cards SET status = ?, problems = ?, first_failed_at = ?,"
+                " consecutive_failures = ?, trend = ? WHERE run_id = ? AND path = ?",
+                [
+                    (v.status, v.problems, v.first_failed_at, v.consecutive_failures, v.trend,
+                     run_id, v.path)
+                    for v in verdicts
+                ],
+            )  # fmt: skip
+            self.db.executemany(
+                "INSERT OR REPLACE INTO card_state VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (v.path, v.first_failed_at, v.last_healthy_at, v.consecutive_failures,
+                     v.recent, run_id)
+                    for v in verdicts
+                    if v.recent is not None
+                ],
+            )  # fmt: skip
+
+    # -- history ---------------------------------------------------------------------------
+    def record_url_history(self, run_id: int, rules: RotRules, *, batch: int = 2000) -> None:
+        """Fold this run's URL results into each URL's streak; once per run."""
+        rows = self.reader().execute(
+            "SELECT r.url, r.status, r.checked_at, r.reused_from, s.first_failed_at,"
+            " s.last_healthy_at, s.consecutive_failures, s.recent, s.last_run_id"
+            " FROM url_results r LEFT JOIN url_state s ON s.url = r.url WHERE r.run_id = ?",
+            (run_id,),
+        )
+        results: list[tuple[Any, ...]] = []
+        states: list[tuple[Any, ...]] = []
+        for row in rows:
+            previous = row if row["recent"] is not None else None
+            if row["last_run_id"] == run_id:
+                continue  # already folded in
+            if row["reused_from"] is not None:
+                # not observed this run: a reused result is healthy and leaves the streak be
+                results.append((None, 0, None, run_id, row["url"]))
+                continue
+            streak = next_streak(
+                previous, failing=row["status"] in FAILING, at=row["checked_at"], rules=rules
             )
+            results.append(
+                (streak.first_failed_at, streak.consecutive_failures, streak.trend, run_id,
+                 row["url"])
+            )  # fmt: skip
+            states.append(
+                (row["url"], streak.first_failed_at, streak.last_healthy_at,
+                 streak.consecutive_failures, streak.recent, run_id)
+            )  # fmt: skip
+            if len(results) >= batch:
+                self._write_url_history(results, states)
+        self._write_url_history(results, states)
+
+    def _write_url_history(
+        self, results: list[tuple[Any, ...]], states: list[tuple[Any, ...]]
+    ) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "UPDATE url_results SET first_failed_at = ?, consecutive_failures = ?, trend = ?"
+                " WHERE run_id = ? AND url = ?",
+                results,
+            )
+            self.db.executemany(
+                "INSERT OR REPLACE INTO url_state VALUES (?, ?, ?, ?, ?, ?)", states
+            )
+        results.clear()
+        states.clear()
+
+    def url_timeline(self, url: str) -> list[sqlite3.Row]:
+        return self.rows(
+            "SELECT r.id AS run_id, r.started_at, r.state, u.status, u.kind, u.http_status,"
+            " u.final_url, u.findings, u.reused_from, u.checked_at, u.trend"
+            " FROM url_results u JOIN runs r ON r.id = u.run_id WHERE u.url = ? ORDER BY r.id",
+            (url,),
+        )
+
+    def card_timeline(self, path: str) -> list[sqlite3.Row]:
+        return self.rows(
+            "SELECT r.id AS run_id, r.started_at, r.state, c.status, c.problems, c.trend"
+            " FROM cards c JOIN runs r ON r.id = c.run_id WHERE c.path = ? ORDER BY r.id",
+            (path,),
+        )
 
     # -- reads -------------------------------------------------------------------------------
     def iter_cards_with_links(self, run_id: int) -> Iterator[tuple[sqlite3.Row, list[sqlite3.Row]]]:
         """Each card with its links joined to their URL results (None columns if unchecked)."""
-        self.flush()
-        cards = self.db.execute("SELECT * FROM cards WHERE run_id = ? ORDER BY path", (run_id,))
-        links = self.db.cursor().execute(
+        reader = self.reader()
+        cards = reader.execute(
+            "SELECT c.*, s.first_failed_at AS state_first_failed_at,"
+            " s.last_healthy_at AS state_last_healthy_at,"
+            " s.consecutive_failures AS state_consecutive_failures, s.recent AS state_recent,"
+            " s.last_run_id AS state_last_run_id"
+            " FROM cards c LEFT JOIN card_state s ON s.path = c.path"
+            " WHERE c.run_id = ? ORDER BY c.path",
+            (run_id,),
+        )
+        links = reader.cursor().execute(
             "SELECT l.path, l.ord, l.field, l.url, l.link_kind, l.declared_width,"
             " l.declared_height, u.status AS url_status, u.findings, u.http_status,"
-            " u.final_url, u.image_width, u.image_height, u.image_format"
+            " u.final_url, u.image_width, u.image_height, u.image_format, u.trend,"
+            " u.first_failed_at, u.consecutive_failures"
             " FROM card_links l LEFT JOIN url_results u ON u.run_id = l.run_id AND u.url = l.url"
             " WHERE l.run_id = ? ORDER BY l.path, l.ord",
             (run_id,),

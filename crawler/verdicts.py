@@ -138,12 +138,17 @@ def link_problems(link: Mapping[str, Any]) -> list[dict[str, Any]]:
     """
     if link["url_status"] is None:
         return []
-    base = {
+    base: dict[str, Any] = {
         "field": link["field"],
         "url": link["url"],
         "http_status": link["http_status"],
         "final_url": link["final_url"],
     }
+    if link.get("trend") is not None and link["url_status"] in ("rotted", "broken"):
+        # the URL's own failing streak
+        base["trend"] = link["trend"]
+        base["first_failed_at"] = link["first_failed_at"]
+        base["consecutive_failures"] = link["consecutive_failures"]
     problems = [
         {
             **base,

@@ -191,3 +191,35 @@ async def test_report_rebuilt_from_store_without_requests(tmp_path: Path) -> Non
     first = json.loads((tmp_path / "out" / "report.json").read_text())
     again = json.loads((tmp_path / "again" / "report.json").read_text())
     assert first == again
+
+
+@pytest.mark.slow
+async def test_second_nightly_run_makes_a_fifth_of_the_requests(tmp_path: Path) -> None:
+    """Two consecutive runs over 1,000 generated cards: healthy URLs are reused (max-age),
+    failures are checked again, and the second report is complete."""
+    log_path = tmp_path / "requests.jsonl"
+    async with simweb_process(20, 90, 0, log_path) as (port, ips):
+        generate(
+            tmp_path / "cards", 1000, hosts=ips, port=port, seed=11,
+            timeout=1.0, slow_seconds=3.0, retries=1,
+        )  # fmt: skip
+        args = run_args(tmp_path / "cards", tmp_path, "--since", "2020", "--timeout", "1",
+                        "--retries", "1", "--fail-on", "never")  # fmt: skip
+        code, _, err = await run_linkcheck(*args)
+        assert code == 0, err
+        first = json.loads((tmp_path / "out" / "report.json").read_text())
+        code, _, err = await run_linkcheck(*args)
+        assert code == 0, err
+        second = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert second["run"]["requests_made"] * 5 <= first["run"]["requests_made"]
+    assert len(second["cards"]) == len(first["cards"]) == first["run"]["cards_checked"]
+    assert len(second["urls"]) == len(first["urls"])
+    reused = sum(1 for u in second["urls"] if u["reused_from"] == first["run"]["id"])
+    healthy = {"ok"}, {"moved_permanently", "image_too_large"}  # not unverified warnings
+    assert reused == sum(
+        1 for u in first["urls"] if u["status"] in healthy[0] or u["kind"] in healthy[1]
+    )
+    print(
+        f"first run {first['run']['requests_made']} requests, second"
+        f" {second['run']['requests_made']} ({reused} results reused)"
+    )

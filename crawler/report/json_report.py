@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from crawler.config import ConfigError
 from crawler.store import Store
 from crawler.verdicts import STATUS_LABELS
 
@@ -40,7 +41,7 @@ def atomic_writer(path: Path) -> Iterator[IO[str]]:
 def run_section(store: Store, run_id: int) -> dict[str, Any]:
     run = store.run(run_id)
     if run is None:
-        raise LookupError(f"no run {run_id} in {store.path}")
+        raise ConfigError(f"no run {run_id} in {store.path}")
     counters = run.counters
     duration = None
     if run.finished_at:
@@ -97,6 +98,50 @@ def summary_section(store: Store, run_id: int) -> dict[str, Any]:
     return {"by_status": by_status, "by_kind": by_kind, "by_host": by_host}
 
 
+def _problem_keys(problems_json: str | None) -> dict[tuple[str | None, str], dict[str, Any]]:
+    return {(p["field"], p["kind"]): p for p in json.loads(problems_json or "[]")}
+
+
+def changes_section(store: Store, run_id: int) -> dict[str, Any]:
+    """Problems new since the previous finished run, and those fixed since, card by card.
+
+    Only cards this run checked are compared: a card out of this run's scope is not "fixed"."""
+    previous = store.previous_finished_run(run_id)
+    changes: dict[str, Any] = {"previous_run": previous, "new": [], "fixed": []}
+    if previous is None:
+        return changes
+    reader = store.reader()
+    now = reader.execute(
+        "SELECT path, problems FROM cards WHERE run_id = ? ORDER BY path", (run_id,)
+    )
+    before = reader.cursor().execute(
+        "SELECT path, problems FROM cards WHERE run_id = ? ORDER BY path", (previous,)
+    )
+    old = before.fetchone()
+    for row in now:
+        while old is not None and old["path"] < row["path"]:
+            old = before.fetchone()
+        current = _problem_keys(row["problems"])
+        earlier = _problem_keys(old["problems"]) if old and old["path"] == row["path"] else {}
+        for key in current.keys() - earlier.keys():
+            changes["new"].append(_change(row["path"], current[key]))
+        for key in earlier.keys() - current.keys():
+            changes["fixed"].append(_change(row["path"], earlier[key]))
+    for name in ("new", "fixed"):
+        changes[name].sort(key=lambda c: (c["path"], c["field"] or "", c["kind"]))
+    return changes
+
+
+def _change(path: str, problem: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "path": path,
+        "field": problem["field"],
+        "kind": problem["kind"],
+        "severity": problem["severity"],
+        "url": problem["url"],
+    }
+
+
 def card_entry(row: Any) -> dict[str, Any]:
     return {
         "path": row["path"],
@@ -104,6 +149,9 @@ def card_entry(row: Any) -> dict[str, Any]:
         "published": row["published"],
         "provider": row["provider"],
         "status": row["status"] or "ok",
+        "first_failed_at": row["first_failed_at"],
+        "consecutive_failures": row["consecutive_failures"],
+        "trend": row["trend"],
         "problems": json.loads(row["problems"] or "[]"),
     }
 
@@ -132,6 +180,10 @@ def url_entry(row: Any) -> dict[str, Any]:
         "bytes_read": row["bytes_read"],
         "image": image,
         "checked_at": row["checked_at"],
+        "reused_from": row["reused_from"],
+        "first_failed_at": row["first_failed_at"],
+        "consecutive_failures": row["consecutive_failures"],
+        "trend": row["trend"],
     }
 
 
@@ -142,6 +194,7 @@ def write_json_report(store: Store, run_id: int, out_dir: Path) -> Path:
         "schema_version": SCHEMA_VERSION,
         "run": run_section(store, run_id),
         "summary": summary_section(store, run_id),
+        "changes": changes_section(store, run_id),
     }
     with atomic_writer(path) as out:
         out.write(json.dumps(head, ensure_ascii=False, indent=1)[:-2])  # leave the object open

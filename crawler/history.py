@@ -1,0 +1,66 @@
+"""Rot over time: streaks of failing runs per URL and per card, and the trend they make.
+
+A failure is `new` on its first failing run. One that has failed on at least `min_runs`
+consecutive runs spanning at least `min_days` is `persistent`: rot, not a blip. In between it is
+`ongoing`. One that alternates between failing and healthy in the recent runs is `flapping`. A
+URL or card that fails no more is `fixed`. Only finished runs write history, once each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import pairwise
+from typing import Any
+
+RECENT_RUNS = 10  # how many past outcomes are kept to tell flapping from a streak
+FAILING = frozenset({"rotted", "broken"})
+
+
+@dataclass(frozen=True, slots=True)
+class RotRules:
+    min_runs: int = 3
+    min_days: float = 7.0
+
+
+@dataclass(frozen=True, slots=True)
+class Streak:
+    """The history of one URL or card after a run."""
+
+    first_failed_at: str | None
+    last_healthy_at: str | None
+    consecutive_failures: int
+    recent: str  # oldest first: F failing, O healthy
+    trend: str | None  # new | ongoing | persistent | flapping | fixed | None (healthy, no news)
+
+
+def _transitions(recent: str) -> int:
+    return sum(1 for a, b in pairwise(recent) if a != b)
+
+
+def next_streak(previous: Any | None, *, failing: bool, at: str, rules: RotRules) -> Streak:
+    """Fold one more run's outcome into a history row (a mapping with the url_state columns)."""
+    before_failures = int(previous["consecutive_failures"]) if previous else 0
+    before_recent = str(previous["recent"]) if previous else ""
+    last_healthy = previous["last_healthy_at"] if previous else None
+    recent = (before_recent + ("F" if failing else "O"))[-RECENT_RUNS:]
+    if not failing:
+        trend = "fixed" if before_failures else None
+        return Streak(None, at, 0, recent, trend)
+    consecutive = before_failures + 1
+    first = previous["first_failed_at"] if previous and before_failures else at
+    if consecutive == 1 and _transitions(recent) >= 2:
+        trend = "flapping"  # failed, recovered, and fails again
+    elif consecutive == 1:
+        trend = "new"
+    elif consecutive >= rules.min_runs and _days_between(first, at) >= rules.min_days:
+        trend = "persistent"
+    else:
+        trend = "ongoing"
+    return Streak(first, last_healthy, consecutive, recent, trend)
+
+
+def _days_between(start: str | None, end: str) -> float:
+    if start is None:
+        return 0.0
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() / 86400
