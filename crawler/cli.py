@@ -43,7 +43,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, no usage dump
         self.exit(
             ExitCode.USAGE,
-            f"linkcheck: error: {message} (see linkcheck {self.prog.split()[-1]} --help)\n",
+            f"linkcheck: error: {message} (see {self.prog} --help)\n",
         )
 
 
