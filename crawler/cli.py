@@ -21,6 +21,8 @@ from crawler.config import Config, ConfigError, load_config
 from crawler.lock import RunLock, StoreLocked
 from crawler.logs import configure_logging
 from crawler.progress import make_progress
+from crawler.report.csv_junit import write_csv_report, write_junit_report
+from crawler.report.html_report import write_html_report
 from crawler.report.json_report import write_json_report
 from crawler.run import Crawl, RunResult
 from crawler.store import Store
@@ -29,6 +31,24 @@ from crawler.verdicts import Severity
 log = structlog.get_logger("linkcheck")
 
 DEFAULT_CONFIG = Path("config.yaml")
+
+WRITERS = {
+    "json": write_json_report,
+    "html": write_html_report,
+    "csv": write_csv_report,
+    "junit": write_junit_report,
+}
+
+
+def report_formats(text: str) -> list[str]:
+    names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in WRITERS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown report format {', '.join(unknown) or text!r}"
+            f" (choose from {', '.join(WRITERS)})"
+        )
+    return names
 
 
 class ExitCode(IntEnum):
@@ -131,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="rebuild the reports from the store, no request")
     _add_common(report)
     report.add_argument("--run", type=int, metavar="ID", help="which run (default: the last)")
+    report.add_argument(
+        "--format",
+        type=report_formats,
+        default=["json", "html"],
+        metavar="LIST",
+        help="comma-separated: json, html, csv, junit (default json,html)",
+    )
     return parser
 
 
@@ -217,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(config, resume=args.resume)
         if args.command == "history":
             return _history(config, args.target)
-        return _report(config, args.run)
+        return _report(config, args.run, args.format)
     except (ConfigError, CardsFolderError) as exc:
         print(f"linkcheck: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
@@ -267,7 +294,7 @@ async def _crawl(
     return result, (received[0] if received else None)
 
 
-def _report(config: Config, run_id: int | None) -> int:
+def _report(config: Config, run_id: int | None, formats: list[str]) -> int:
     if not config.state.path.is_file():
         raise ConfigError(f"no store at {config.state.path}: run `linkcheck run` first")
     store = Store(config.state.path)
@@ -275,10 +302,11 @@ def _report(config: Config, run_id: int | None) -> int:
         run = store.run(run_id)
         if run is None:
             raise ConfigError(f"no run {run_id or ''} in {config.state.path}".replace("  ", " "))
-        path = write_json_report(store, run.id, config.output.out)
+        paths = [WRITERS[name](store, run.id, config.output.out) for name in formats]
     finally:
         store.close()
-    print(path)
+    for path in paths:
+        print(path)
     return ExitCode.OK
 
 
@@ -326,6 +354,9 @@ def _print_summary(result: RunResult) -> None:
     counts = ", ".join(f"{n} {label}" for label, n in result.by_status.items() if n)
     state = "" if result.state == "finished" else f" ({result.state}: partial report)"
     print(f"{counts or 'no cards'}{state}; report: {result.report_path}")
+    dashboard = result.report_path.with_name("report.html")
+    if dashboard.is_file():
+        print(f"dashboard: {dashboard.resolve().as_uri()}")
 
 
 if __name__ == "__main__":

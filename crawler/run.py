@@ -26,6 +26,7 @@ from crawler.hosts import HostKey, HostPool
 from crawler.judging import judge_cards
 from crawler.models import Disposition, LinkKind, UrlOutcome
 from crawler.progress import ProgressSink
+from crawler.report.html_report import write_html_report
 from crawler.report.json_report import summary_section, write_json_report
 from crawler.scheduler import Scheduler
 from crawler.store import Store, outcome_from_row
@@ -129,6 +130,11 @@ class Crawl:
                 counters.update(judge_cards(store, run_id))
             store.end_run(run_id, state=state, counters=counters)
         report_path = write_json_report(store, run_id, config.output.out)
+        try:
+            html_path: Path | None = write_html_report(store, run_id, config.output.out)
+        except Exception:  # the dashboard must never cost a run its report.json or exit code
+            log.exception("html_report_failed", run_id=run_id)
+            html_path = None
         by_status = summary_section(store, run_id)["by_status"]
         log.info(
             "run_finished",
@@ -139,6 +145,7 @@ class Crawl:
             urls=len(seen),
             urls_reused=counters.get("urls_reused", 0),
             report=str(report_path),
+            dashboard=str(html_path) if html_path else None,
             **by_status,
         )
         return RunResult(run_id, state, by_status, report_path, counters)

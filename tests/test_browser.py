@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import subprocess
 import sys
@@ -44,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
 XSS_TITLE = "<img src=x onerror=alert(1)>"
 SCRIPT_TITLE = "</script><script>window.__pwned = 1; alert(2)</script>"
+JS_URL = "javascript:alert(3)"
 
 pytestmark = [
     pytest.mark.browser,
@@ -58,6 +60,7 @@ category: news
 title: "{title}"
 publishedDateTime: 2021-06-01T10:00:00Z
 webUrl: "http://{ip}:{port}/status/404/{id}"
+ampWebUrl: "{amp}"
 provider:
   name: "{provider}"
 images:
@@ -92,7 +95,7 @@ def _linkcheck(*args: str) -> None:
         capture_output=True,
         text=True,
         timeout=300,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert done.returncode in (0, 1), done.stderr[-2000:]
 
@@ -129,7 +132,12 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
         xss = hand / "2021-06-01-xss.md"
         xss.write_text(
             HAND_CARD.format(
-                title=XSS_TITLE, provider="<b>Evil</b> & Co", ip=ips[0], port=port, id="xss"
+                title=XSS_TITLE,
+                provider="<b>Evil</b> & Co",
+                ip=ips[0],
+                port=port,
+                id="xss",
+                amp=JS_URL,
             )
         )
         script = hand / "2021-06-01-script.md"
@@ -140,6 +148,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
                 ip=ips[0],
                 port=port,
                 id="script",
+                amp=f"http://{ips[0]}:{port}/amp/script",
             )
         )
         args = [
@@ -427,6 +436,10 @@ def test_markup_in_card_fields_stays_text(tab: Tab) -> None:
     row.click()
     tab.page.wait_for_selector("dialog#detail[open]")
     assert tab.page.text_content("#detail-title") == XSS_TITLE
+    # a javascript: URL is shown, as text: only http(s) URLs become links
+    assert JS_URL in (tab.page.text_content("#detail-body") or "")
+    hrefs = tab.page.eval_on_selector_all("a[href]", "as => as.map(a => a.protocol)")
+    assert set(hrefs) <= {"http:", "https:", "file:"}
     tab.page.keyboard.press("Escape")
     tab.page.wait_for_selector("dialog#detail:not([open])", state="attached")
     assert tab.dialogs == []

@@ -26,6 +26,7 @@ from crawler.models import (
 )
 from crawler.report.html_report import (
     FIX_HINTS,
+    TEMPLATES,
     dashboard_data,
     host_breakdown,
     provider_breakdown,
@@ -334,6 +335,13 @@ def test_a_store_with_one_run_and_no_problem(tmp_path: Path) -> None:
     path = write_html_report(store, run_id, tmp_path)
     assert _blob(path)["rows"] == []
     assert "No earlier finished run to compare with." in path.read_text(encoding="utf-8")
+
+
+def test_the_script_writes_text_only() -> None:
+    script = (TEMPLATES / "dashboard.js").read_text(encoding="utf-8")
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script
+    assert "textContent" in script
 
 
 def test_every_kind_has_a_fix_hint() -> None:

@@ -578,10 +578,10 @@ def render_html(store: Store, run_id: int) -> str:
         "img-src http: https:; "
         "base-uri 'none'; form-action 'none'"
     )
+    known = {k.value: k.severity.label for k in Kind}
     kinds = [
-        {"kind": kind, "cards": n, "severity": Kind(kind).severity.label, "share": 0.0}
+        {"kind": kind, "cards": n, "severity": known.get(kind, "warning"), "share": 0.0}
         for kind, n in sorted(summary["by_kind"].items(), key=lambda kv: (-kv[1], kv[0]))
-        if kind in Kind._value2member_map_
     ]
     top_kind = max([k["cards"] for k in kinds] + [1])
     for entry in kinds:
