@@ -137,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue the last interrupted run of the store"
     )
 
+    demo = commands.add_parser(
+        "demo", help="crawl bundled demo cards on a simulated local web; no network needed"
+    )
+    demo.add_argument("--out", metavar="DIR", help="output folder (default reports/demo)")
+    demo.add_argument("--log-format", choices=["auto", "console", "json"], help="log output")
+    demo.add_argument("-v", "--verbose", action="store_true", help="debug logs")
+    demo.add_argument("--config", type=Path, help=argparse.SUPPRESS)
+
     history = commands.add_parser("history", help="the timeline of one URL or card")
     history.add_argument(
         "target", metavar="URL|CARD_PATH", help="a URL, or a card path as in the report"
@@ -242,6 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(config, resume=args.resume)
+        if args.command == "demo":
+            from crawler.demo import main as demo_main  # the simulated web is only needed here
+
+            return demo_main(Path(args.out or "reports/demo"))
         if args.command == "history":
             return _history(config, args.target)
         return _report(config, args.run, args.format)
