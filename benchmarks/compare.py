@@ -629,7 +629,7 @@ def ensure_peers(tools: Sequence[str]) -> None:
 def prepare_linkcheck(corpus: Corpus, s: Settings, run_dir: Path) -> Prepared:
     cmd = [
         str(linkcheck_executable()), "run", "--cards", str(corpus.root),
-        "--since", str(SINCE_YEAR), "--allow-private",
+        "--since", str(SINCE_YEAR), "--allow-private", "--no-archive",
         "--rate-per-host", f"{s.rate:g}", "--concurrency-per-host", str(s.concurrency),
         "--timeout", f"{s.timeout:g}", "--retries", str(s.retries),
         "--out", str(run_dir), "--state", str(run_dir / "state.sqlite"),

@@ -136,6 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--resume", action="store_true", help="continue the last interrupted run of the store"
     )
+    run.add_argument(
+        "--no-archive",
+        dest="archive_enabled",
+        action="store_false",
+        default=None,
+        help="no Internet Archive look-ups for failing pages",
+    )
+    run.add_argument(
+        "--archive-endpoint", metavar="URL", help="the archive's availability API host"
+    )
 
     demo = commands.add_parser(
         "demo", help="crawl bundled demo cards on a simulated local web; no network needed"
@@ -205,6 +215,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         "output": {"out": "out", "fail_on": "fail_on", "log_format": "log_format"},
         "state": {"path": "state"},
         "recheck": {"max_age": "max_age", "full": "full"},
+        "archive": {"enabled": "archive_enabled", "endpoint": "archive_endpoint"},
     }
     result: dict[str, dict[str, Any]] = {}
     for section, keys in mapping.items():

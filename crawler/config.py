@@ -87,9 +87,18 @@ class RecheckConfig:
 
 
 @dataclass(slots=True)
+class ArchiveConfig:
+    enabled: bool = True  # look up an archived copy of every broken or rotted page (--no-archive)
+    endpoint: str = "https://archive.org"  # the availability API's host (--archive-endpoint)
+    timeout: float = 10.0
+    cache_days: float = 30.0  # answers are kept in the store this long
+
+
+@dataclass(slots=True)
 class RotConfig:
     min_runs: int = 3  # consecutive failing runs before a problem is persistent...
     min_days: float = 7.0  # ...spanning at least this many days
+    soft_404_probe: bool = True  # fetch a random sibling URL to tell soft 404s from real pages
 
 
 @dataclass(slots=True)
@@ -102,6 +111,7 @@ class Config:
     state: StateConfig = field(default_factory=StateConfig)
     recheck: RecheckConfig = field(default_factory=RecheckConfig)
     rot: RotConfig = field(default_factory=RotConfig)
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
 
     def to_jsonable(self) -> dict[str, Any]:
         """The effective config, as recorded in report.json."""

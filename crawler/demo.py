@@ -83,7 +83,7 @@ publishedDateTime: 2021-06-07T10:00:00Z
 }
 
 
-def demo_config(work: Path, out: Path) -> Config:
+def demo_config(work: Path, out: Path, archive_endpoint: str | None = None) -> Config:
     return load_config(
         None,
         {
@@ -92,6 +92,8 @@ def demo_config(work: Path, out: Path) -> Config:
             "state": {"path": work / "state.sqlite"},
             "fetch": {"allow_private": True, "timeout": 1.5, "retries": 1},
             "politeness": {"rate_per_host": 50.0, "concurrency_per_host": 4},
+            # the simulated web's own archive endpoint: no network, ever
+            "archive": ({"endpoint": archive_endpoint} if archive_endpoint else {"enabled": False}),
         },
     )
 

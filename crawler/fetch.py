@@ -279,6 +279,13 @@ class Fetcher:
         # A decoded image takes up to width*height*4 bytes: cap how many are in memory at once.
         self._decoding = asyncio.Semaphore(min(4, os.cpu_count() or 1))
 
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The guarded session, for other clients that must obey the same address rules."""
+        if self._session is None:
+            raise RuntimeError("Fetcher used outside `async with`")
+        return self._session
+
     async def __aenter__(self) -> Self:
         politeness = self._pool.config  # the connector's caps match the pool's
         self._resolver = GuardedResolver(
@@ -487,6 +494,8 @@ class Fetcher:
                 outcome.image = image
         else:
             outcome.title = page_title(answer.body, outcome.content_type)
+            outcome.body = answer.body  # for the rot checks; dropped before it is stored
+            outcome.response_headers = dict(headers)
 
     async def _inspect(self, body: bytes, content_type: str | None) -> ImageInfo | Finding:
         limit = self._config.max_image_bytes

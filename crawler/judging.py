@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from crawler.checks.cardrot import card_rot_problems
 from crawler.history import FAILING, RotRules, next_streak
 from crawler.store import CardVerdict, Store
 from crawler.verdicts import card_status, link_problems
@@ -25,6 +26,9 @@ def judge_cards(
             if link["url_status"] is None:
                 unchecked += 1
             problems.extend(link_problems(dict(link)))
+        problems.extend(
+            card_rot_problems(card["title"], card["provider"], [dict(x) for x in links])
+        )
         status = card_status(card["disposition"], problems)
         verdicts.append(_verdict(card, status, problems, rules, run_id, at))
         if len(verdicts) >= batch:

@@ -107,10 +107,19 @@ class UrlOutcome:
     title: str | None = None  # page <title>, for later content checks
     etag: str | None = None
     last_modified: str | None = None
+    archive_url: str | None = None  # closest Internet Archive snapshot, for a failing page
+    archive_timestamp: str | None = None
+    # transient, never stored: the page body and final headers, for the rot checks
+    body: bytes | None = field(default=None, repr=False)
+    response_headers: dict[str, str] | None = field(default=None, repr=False)
 
     @property
     def severity(self) -> Severity:
         return worst(f.kind for f in self.findings)
+
+    def findings_severe(self) -> bool:
+        """Already rotted or broken: no rot check can say more."""
+        return self.severity >= Severity.ROTTED
 
     @property
     def primary(self) -> Finding | None:

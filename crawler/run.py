@@ -19,10 +19,13 @@ import structlog
 
 from crawler.cards import CardOptions
 from crawler.cardsource import stream_cards
+from crawler.checks.archive import ArchiveClient
+from crawler.checks.pagerot import PageRotChecker
+from crawler.checks.softrot import content_drift
 from crawler.config import Config, ConfigError
 from crawler.fetch import Fetcher
 from crawler.history import RotRules
-from crawler.hosts import HostKey, HostPool
+from crawler.hosts import HostKey, HostPool, host_key
 from crawler.judging import judge_cards
 from crawler.models import Disposition, LinkKind, UrlOutcome
 from crawler.progress import ProgressSink
@@ -30,7 +33,7 @@ from crawler.report.html_report import write_html_report
 from crawler.report.json_report import summary_section, write_json_report
 from crawler.scheduler import Scheduler
 from crawler.store import Store, outcome_from_row
-from crawler.verdicts import Kind
+from crawler.verdicts import Kind, Severity
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +65,9 @@ class Crawl:
         # URLs re-fetched with validators: their previous (healthy) result, for a 304
         self._previous: dict[str, sqlite3.Row] = {}
         self._validators: dict[str, dict[str, str]] = {}
+        # pages waiting to be checked: the first card's title and publishedDateTime, for the
+        # soft-404 check and the archive's timestamp
+        self._context: dict[str, tuple[str | None, str | None]] = {}
         self._stop = asyncio.Event()
         self.stop_reason: str | None = None
 
@@ -94,13 +100,30 @@ class Crawl:
             self.progress.done(bool(outcome.findings))
 
         async def check(url: str, link_kind: LinkKind) -> UrlOutcome:
-            return await fetcher.check(url, link_kind, self._validators.pop(url, None))
+            outcome = await fetcher.check(url, link_kind, self._validators.pop(url, None))
+            title, published = self._context.pop(url, (None, None))
+            if rot is not None:
+                await rot.examine(outcome, title)
+            outcome.body = outcome.response_headers = None
+            if archive is not None and _wants_archive(outcome, title):
+                await self._suggest_archive(archive, pool, outcome, published)
+            return outcome
 
         state = "finished"
         requests_before = counters.get("requests_made", 0)
         store.request_counter = (run_id, lambda: requests_before + pool.requests)
         try:
             async with Fetcher(config.fetch, pool) as fetcher:
+                rot = (
+                    PageRotChecker(lambda u, k: fetcher.check(u, k))
+                    if config.rot.soft_404_probe
+                    else None
+                )
+                archive = (
+                    ArchiveClient(fetcher.session, config.archive.endpoint, config.archive.timeout)
+                    if config.archive.enabled
+                    else None
+                )
                 scheduler = Scheduler(
                     check, on_result, workers_per_host=config.politeness.concurrency_per_host
                 )
@@ -112,6 +135,8 @@ class Crawl:
                     scheduler.stop()
                     cancelled = await scheduler.finish_in_flight(self.grace_s)
                     counters["requests_cancelled"] = cancelled
+                if rot is not None:
+                    counters["soft_404_probes"] = rot.probes_sent
         finally:
             self.progress.close()
             counters["urls_unique"] = len(seen)
@@ -207,6 +232,8 @@ class Crawl:
                     seen.add(link.url)
                     if link.url in already or self._reuse(run_id, link.url, counters):
                         continue
+                    if link.kind is LinkKind.PAGE:
+                        self._context[link.url] = (card.title, card.published)
                     scheduler.submit(link.url, link.kind)
                     new += 1
                 if new:
@@ -236,6 +263,35 @@ class Crawl:
             self._validators[url] = validators
             self._previous[url] = previous
         return False
+
+    async def _suggest_archive(
+        self, client: ArchiveClient, pool: HostPool, outcome: UrlOutcome, published: str | None
+    ) -> None:
+        """The closest archived copy of a failing page, from the store's cache or the archive
+        (through its own politeness slot)."""
+        max_age_s = self.config.archive.cache_days * 86400
+        cached = self.store.archive_answer(outcome.url, max_age_s=max_age_s)
+        if cached is None:
+            when = datetime.fromisoformat(published) if published else None
+            async with pool.permit(host_key(self.config.archive.endpoint)):
+                answer = await client.lookup(outcome.url, when)
+            if answer.error:
+                log.debug("archive_lookup_failed", url=outcome.url, error=answer.error)
+                return  # not cached: ask again next time
+            cached = (answer.found, answer.archive_url, answer.archive_timestamp)
+            self.store.save_archive_answer(outcome.url, *cached)
+        found, outcome.archive_url, outcome.archive_timestamp = cached
+        if not found:
+            outcome.archive_url = outcome.archive_timestamp = None
+
+
+def _wants_archive(outcome: UrlOutcome, card_title: str | None) -> bool:
+    """A page that fails or rots (its title drifted from the card's included)."""
+    if outcome.link_kind is not LinkKind.PAGE:
+        return False
+    if outcome.severity >= Severity.ROTTED:
+        return True
+    return bool(card_title and content_drift(card_title, outcome.title))
 
 
 REUSABLE_WARNINGS = frozenset({Kind.MOVED_PERMANENTLY.value, Kind.IMAGE_TOO_LARGE.value})

@@ -21,7 +21,7 @@ from crawler.history import FAILING, RotRules, next_streak
 from crawler.models import CardRecord, Finding, Hop, ImageInfo, LinkKind, UrlOutcome
 from crawler.verdicts import Kind
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each entry migrates the schema from version i to i + 1; append, never edit.
 MIGRATIONS: list[str] = [
@@ -118,12 +118,24 @@ MIGRATIONS: list[str] = [
         last_run_id INTEGER
     ) WITHOUT ROWID;
     """,
+    # 3: Internet Archive suggestions for failing pages, and a cache of the archive's answers
+    """
+    ALTER TABLE url_results ADD COLUMN archive_url TEXT;
+    ALTER TABLE url_results ADD COLUMN archive_timestamp TEXT;
+    CREATE TABLE archive_cache (
+        url TEXT PRIMARY KEY,
+        found INTEGER NOT NULL,
+        archive_url TEXT,
+        archive_timestamp TEXT,
+        looked_up_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 
 URL_RESULT_COLUMNS = (
     "run_id, url, host, link_kind, status, kind, findings, http_status, final_url, redirects,"
     " attempts, elapsed_ms, content_type, bytes_read, image_width, image_height, image_format,"
-    " title, etag, last_modified, checked_at, reused_from"
+    " title, etag, last_modified, checked_at, reused_from, archive_url, archive_timestamp"
 )
 
 
@@ -348,6 +360,8 @@ class Store:
                 outcome.last_modified,
                 utc_now(),
                 None,
+                outcome.archive_url,
+                outcome.archive_timestamp,
             )
         )
         if len(self._pending_urls) >= self._url_batch_size:
@@ -369,7 +383,7 @@ class Store:
             )
             self.db.executemany(
                 f"INSERT OR REPLACE INTO url_results ({URL_RESULT_COLUMNS})"
-                f" VALUES ({', '.join('?' * 22)})",
+                f" VALUES ({', '.join('?' * 24)})",
                 self._pending_urls,
             )
             if self.request_counter is not None:
@@ -390,10 +404,30 @@ class Store:
         """Record an earlier healthy result as this run's, marked with the run that checked it."""
         source = row["reused_from"] or row["run_id"]
         values = [row[c.strip()] for c in URL_RESULT_COLUMNS.split(",")]
-        values[0], values[-1] = run_id, source
+        values[0], values[21] = run_id, source
         self._pending_urls.append(tuple(values))
         if len(self._pending_urls) >= self._batch_size:
             self.flush()
+
+    def archive_answer(
+        self, url: str, *, max_age_s: float
+    ) -> tuple[bool, str | None, str | None] | None:
+        """A cached archive answer younger than max_age_s: (found, url, timestamp)."""
+        row = self.db.execute("SELECT * FROM archive_cache WHERE url = ?", (url,)).fetchone()
+        if row is None:
+            return None
+        age = (datetime.now(UTC) - datetime.fromisoformat(row["looked_up_at"])).total_seconds()
+        if age > max_age_s:
+            return None
+        return bool(row["found"]), row["archive_url"], row["archive_timestamp"]
+
+    def save_archive_answer(
+        self, url: str, found: bool, archive_url: str | None, archive_timestamp: str | None
+    ) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO archive_cache VALUES (?, ?, ?, ?, ?)",
+            (url, int(found), archive_url, archive_timestamp, utc_now()),
+        )
 
     # -- verdicts ----------------------------------------------------------------------------
     def set_card_verdicts(self, run_id: int, verdicts: Sequence[CardVerdict]) -> None:
@@ -500,7 +534,8 @@ class Store:
             "SELECT l.path, l.ord, l.field, l.url, l.link_kind, l.declared_width,"
             " l.declared_height, u.status AS url_status, u.findings, u.http_status,"
             " u.final_url, u.image_width, u.image_height, u.image_format, u.trend,"
-            " u.first_failed_at, u.consecutive_failures"
+            " u.first_failed_at, u.consecutive_failures, u.title, u.archive_url,"
+            " u.archive_timestamp"
             " FROM card_links l LEFT JOIN url_results u ON u.run_id = l.run_id AND u.url = l.url"
             " WHERE l.run_id = ? ORDER BY l.path, l.ord",
             (run_id,),

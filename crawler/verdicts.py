@@ -55,6 +55,8 @@ class Kind(StrEnum):
     RELATIVE_URL_UNRESOLVED = "relative_url_unresolved"
     BLOCKED_ADDRESS = "blocked_address"
     CARD_CONTROL_CHARACTER = "card_control_character"
+    AMP_CACHE_MISMATCH = "amp_cache_mismatch"
+    AMP_RETIRED = "amp_retired"
     # invalid: the card itself must be fixed
     CARD_PARSE_ERROR = "card_parse_error"
     CARD_MISSING_FIELD = "card_missing_field"
@@ -93,6 +95,8 @@ _WARNING = {
     Kind.RELATIVE_URL_UNRESOLVED,
     Kind.BLOCKED_ADDRESS,
     Kind.CARD_CONTROL_CHARACTER,
+    Kind.AMP_CACHE_MISMATCH,
+    Kind.AMP_RETIRED,
 }
 _INVALID = {
     Kind.CARD_PARSE_ERROR,
@@ -144,6 +148,9 @@ def link_problems(link: Mapping[str, Any]) -> list[dict[str, Any]]:
         "http_status": link["http_status"],
         "final_url": link["final_url"],
     }
+    if link.get("archive_url"):  # where the page can still be read
+        base["archive_url"] = link["archive_url"]
+        base["archive_timestamp"] = link["archive_timestamp"]
     if link.get("trend") is not None and link["url_status"] in ("rotted", "broken"):
         # the URL's own failing streak
         base["trend"] = link["trend"]
@@ -158,6 +165,9 @@ def link_problems(link: Mapping[str, Any]) -> list[dict[str, Any]]:
         }
         for f in json.loads(link["findings"])
     ]
+    for problem in problems:
+        if problem["kind"] == Kind.MOVED_PERMANENTLY.value and link["final_url"]:
+            problem["suggested_url"] = link["final_url"]  # the new URL to put in the card
     if link["image_width"] is not None:
         detail = dimension_detail(
             link["declared_width"],

@@ -154,7 +154,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
         args = [
             "run", "--cards", str(cards), "--out", str(tmp / "out"),
             "--state", str(tmp / "state.sqlite"), "--no-progress", "--log-format", "json",
-            "--allow-private", "--rate-per-host", "200", "--concurrency-per-host", "8",
+            "--allow-private", "--no-archive", "--rate-per-host", "200",
+            "--concurrency-per-host", "8",
             "--since", "2020", "--timeout", "1", "--retries", "1", "--fail-on", "never",
         ]  # fmt: skip
         _linkcheck(*args)

@@ -42,7 +42,8 @@ def run_args(cards: Path, tmp: Path, *extra: str) -> list[str]:
     return [
         "run", "--cards", str(cards), "--out", str(tmp / "out"),
         "--state", str(tmp / "state.sqlite"), "--no-progress", "--log-format", "json",
-        "--allow-private", "--rate-per-host", "200", "--concurrency-per-host", "8", *extra,
+        "--allow-private", "--no-archive", "--rate-per-host", "200",
+        "--concurrency-per-host", "8", *extra,
     ]  # fmt: skip
 
 

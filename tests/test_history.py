@@ -41,6 +41,7 @@ def config_for(tmp: Path, **recheck: object) -> Config:
             "politeness": {"rate_per_host": 100.0, "concurrency_per_host": 4},
             "rot": {"min_runs": 3, "min_days": 0.0},
             "recheck": recheck,
+            "archive": {"enabled": False},  # never the public archive from a test
         },
     )
 
@@ -62,7 +63,9 @@ class Switchable:
 
     async def handle(self, request: web.Request) -> web.Response:
         if self.status == 200:
-            return web.Response(text="<title>story</title>", content_type="text/html")
+            # the card's title is its file name (see write_card): the page still is that story
+            title = request.path.strip("/").split("/")[-1]
+            return web.Response(text=f"<title>{title}</title>", content_type="text/html")
         return web.Response(status=self.status)
 
 
@@ -181,14 +184,15 @@ def cli(tmp: Path, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "crawler.cli", "run", "--cards", str(tmp / "cards"),
         "--out", str(tmp / "out"), "--state", str(tmp / "state.sqlite"), "--no-progress",
-        "--log-format", "json", "--allow-private", "--rate-per-host", "20",
+        "--log-format", "json", "--allow-private", "--no-archive", "--rate-per-host", "20",
         "--concurrency-per-host", "2", "--timeout", "5", "--retries", "0", *extra,
     ]  # fmt: skip
 
 
 async def slow_page(request: web.Request) -> web.Response:
     await asyncio.sleep(0.15)
-    return web.Response(text="<title>slow</title>", content_type="text/html")
+    title = f"c{int(request.match_info['n']):02}"  # the card's title (see write_card)
+    return web.Response(text=f"<title>{title}</title>", content_type="text/html")
 
 
 async def start(args: list[str]) -> asyncio.subprocess.Process:

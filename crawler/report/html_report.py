@@ -36,6 +36,16 @@ URL_CHUNK = 500  # URLs looked up per query
 # its URL's result (final_url, width, height, archive_url); when one is unknown the second text,
 # with no placeholder, is shown instead.
 FIX_HINTS: dict[str, tuple[str, str]] = {
+    "amp_cache_mismatch": (
+        "cdnAmpWebUrl is not the AMP cache URL of ampWebUrl: set it to the expected URL in the"
+        " detail.",
+        "Set cdnAmpWebUrl to ampWebUrl's cache URL.",
+    ),
+    "amp_retired": (
+        "The publisher no longer serves this page as AMP: remove ampWebUrl and cdnAmpWebUrl"
+        " (webUrl still works).",
+        "Remove the card's AMP links.",
+    ),
     "not_found": (
         "Remove the link or point it at an archived copy.",
         "Remove the link or point it at an archived copy.",

@@ -181,6 +181,8 @@ def url_entry(row: Any) -> dict[str, Any]:
         "image": image,
         "checked_at": row["checked_at"],
         "reused_from": row["reused_from"],
+        "archive_url": row["archive_url"],
+        "archive_timestamp": row["archive_timestamp"],
         "first_failed_at": row["first_failed_at"],
         "consecutive_failures": row["consecutive_failures"],
         "trend": row["trend"],
