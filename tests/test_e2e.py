@@ -113,6 +113,8 @@ async def test_generated_corpus_every_status_right_and_polite(tmp_path: Path) ->
     assert run["cards_found"] == 1000 == run["cards_checked"] + run["cards_filtered_out"]
     assert run["requests_made"] == len(log)  # every request counted, none hidden
     assert not [r for r in log if r.path.startswith("/old/")]  # filtered cards cost nothing
+    logos = Counter(r.path for r in log if r.path.startswith("/logo/"))
+    assert logos and set(logos.values()) == {1}  # shared by hundreds of cards, fetched once each
     by_host: dict[str, list[float]] = {}
     for record in log:
         by_host.setdefault(record.host, []).append(record.t)

@@ -11,6 +11,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 from servers import serve
 
@@ -202,15 +203,16 @@ async def start(args: list[str]) -> asyncio.subprocess.Process:
     )  # fmt: skip
 
 
-async def test_sigterm_writes_a_partial_report_and_exits_143(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+async def test_signal_writes_a_partial_report(tmp_path: Path, signum: int, code: int) -> None:
     async with serve({"/p/{n}": slow_page}) as server:
         for n in range(60):
             write_card(tmp_path / "cards", f"c{n:02}", server.url(f"/p/{n}"))
         proc = await start(cli(tmp_path))
         await asyncio.sleep(2.0)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         _, err = await asyncio.wait_for(proc.communicate(), 20)
-        assert proc.returncode == 143, err.decode()
+        assert proc.returncode == code, err.decode()
         requested = len(server.requests)
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["run"]["state"] == "interrupted"
