@@ -1,7 +1,9 @@
 """Generate N news cards whose links point into the simulated web, with their ground truth.
 
 Each card gets exactly one behaviour (see BEHAVIOURS), applied to one of its links: the webUrl
-for page behaviours, images[0].url for image behaviours; its other links are healthy. URLs are
+for page behaviours, images[0].url for image behaviours, ampWebUrl or cdnAmpWebUrl for the AMP
+ones; its other links are healthy. A card's title is a pure function of its id (`card_title`),
+so the stateless simulated web serves every healthy page with the card's own <title>. URLs are
 `http://127.0.0.X:PORT/...`, unique per card (ids carry the seed and the card number), except
 the provider logos, a handful shared by every card. Cards published before `since_year` (about
 `old_share` of them) are "old": every one of their URLs starts with /old/, so a test can assert
@@ -11,11 +13,21 @@ Writes `<out>/<site-NN>/_news/<date>-<slug>-<i>.md` and `<out>/expected.json`.
 
     python -m benchmarks.gencards --cards 10000 --hosts 40 --first 10 --port 8800 \
         --out benchmarks/out/cards --seed 1
+
+The rot behaviours (soft 404s, redirects home, drifted titles, retired AMP pages, wrong AMP-cache
+URLs) and their healthy look-alikes are not in `default_mix()`; `rot_mix()` (`--mix rot`) has
+them. With `amp_cache_rules` (`--amp-cache-rules`, on by default with `--mix rot`) cards carry no
+cdnAmpWebUrl except the `amp_cache_ok` / `amp_cache_mismatch` cards, whose cdnAmpWebUrl is a
+real-form Google AMP Cache URL, `https://127-0-0-X.cdn.ampproject.org/c/127.0.0.X/amp/<id>` (or a
+wrong one). Those host names must be pinned to a simweb TLS listener (`--resolve`, see
+`run_settings["amp_cache_hosts"]` and benchmarks/rot_accuracy.py); without the option every card
+keeps today's cdnAmpWebUrl inside the simulated web, which no cache rule accepts.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import ipaddress
 import json
 import random
@@ -27,14 +39,23 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
+from urllib.parse import urlsplit
 
-Target = Literal["page", "image"]
+# Which link carries a behaviour: webUrl ("page"), images[0].url ("image"), ampWebUrl ("amp"),
+# cdnAmpWebUrl ("cdn").
+Target = Literal["page", "image", "amp", "cdn"]
+TARGET_FIELDS: Final[dict[str, str]] = {
+    "page": "webUrl",
+    "image": "images[0].url",
+    "amp": "ampWebUrl",
+    "cdn": "cdnAmpWebUrl",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Behaviour:
     name: str
-    target: Target  # which link carries it: the webUrl ("page") or images[0].url ("image")
+    target: Target  # which link carries it (see TARGET_FIELDS)
     status: str  # the card's expected status
     kind: str | None  # the expected problem kind (crawler.verdicts.Kind value), None when ok
     description: str
@@ -68,18 +89,99 @@ BEHAVIOURS: Final[dict[str, Behaviour]] = {
         _B("html_as_image", "image", "broken", "not_an_image", "HTML served as image/jpeg"),
         _B("truncated_image", "image", "broken", "image_corrupt", "the first half of a JPEG"),
         _B("endless", "page", "ok", None, "webUrl streams HTML forever (read is capped)"),
+        # Rot behind a 200 (not in default_mix; see rot_mix)
+        _B(
+            "soft404",
+            "page",
+            "rotted",
+            "soft_404",
+            "200 with a generic 'couldn't find that page' template titled like the site; a probe"
+            " URL in the same folder gets the same template",
+        ),
+        _B(
+            "soft404title",
+            "page",
+            "rotted",
+            "soft_404",
+            "200 with a template titled 'Page not found | Example News'",
+        ),
+        _B("gonehome", "page", "rotted", "redirect_to_home", "webUrl 301s to the site root"),
+        _B(
+            "metahome",
+            "page",
+            "rotted",
+            "redirect_to_home",
+            "200 with <meta http-equiv=refresh content='0; url=/'>",
+        ),
+        _B("gonesection", "page", "rotted", "redirect_to_home", "webUrl 302s to /news/"),
+        _B("drift", "page", "rotted", "content_drift", "200 with another story's title"),
+        _B(
+            "amp_retired",
+            "amp",
+            "warning",
+            "amp_retired",
+            "ampWebUrl 301s to the card's webUrl (the canonical page)",
+        ),
+        _B(
+            "amp_cache_mismatch",
+            "cdn",
+            "warning",
+            "amp_cache_mismatch",
+            "cdnAmpWebUrl is not the AMP cache URL of ampWebUrl (offline check)",
+        ),
+        # Healthy look-alikes of the rot above
+        _B(
+            "real404site",
+            "page",
+            "ok",
+            None,
+            "200 with the card's title on a site whose probe URLs get a real 404",
+        ),
+        _B("spa", "page", "ok", None, "an app shell: same body for any path, the card's title"),
+        _B("suffixed", "page", "ok", None, "200 titled with the card's title + ' | Example News'"),
+        _B(
+            "moved_deep",
+            "page",
+            "warning",
+            "moved_permanently",
+            "webUrl 301s to another deep article URL (not the home page)",
+        ),
+        _B(
+            "amp_cache_ok",
+            "cdn",
+            "ok",
+            None,
+            "cdnAmpWebUrl is exactly the AMP cache URL of ampWebUrl (with amp_cache_rules)",
+        ),
     )
 }
 OLD: Final = "old"  # the behaviour name of cards published before since_year
 
+# The behaviours of rot_mix(), kept out of default_mix() so existing corpora do not change.
+ROT_BEHAVIOURS: Final = (
+    "soft404", "soft404title", "gonehome", "metahome", "gonesection", "drift", "amp_retired",
+    "amp_cache_mismatch",
+)  # fmt: skip
+LOOKALIKE_BEHAVIOURS: Final = ("real404site", "spa", "suffixed", "moved_deep", "amp_cache_ok")
+AMP_CACHE_BEHAVIOURS: Final = frozenset({"amp_cache_mismatch", "amp_cache_ok"})
+
 DEFAULT_HEALTHY_SHARE: Final = 0.70
+ROT_HEALTHY_SHARE: Final = 0.60
 
 
 def default_mix() -> dict[str, float]:
-    """70 % healthy, the rest spread evenly over every other behaviour."""
-    others = [name for name in BEHAVIOURS if name != "healthy"]
+    """70 % healthy, the rest spread evenly over every other behaviour but the rot ones."""
+    rot = {*ROT_BEHAVIOURS, *LOOKALIKE_BEHAVIOURS}
+    others = [name for name in BEHAVIOURS if name != "healthy" and name not in rot]
     share = (1.0 - DEFAULT_HEALTHY_SHARE) / len(others)
     return {"healthy": DEFAULT_HEALTHY_SHARE, **dict.fromkeys(others, share)}
+
+
+def rot_mix() -> dict[str, float]:
+    """60 % healthy, the rest spread evenly over the rot behaviours and their look-alikes."""
+    others = [*ROT_BEHAVIOURS, *LOOKALIKE_BEHAVIOURS]
+    share = (1.0 - ROT_HEALTHY_SHARE) / len(others)
+    return {"healthy": ROT_HEALTHY_SHARE, **dict.fromkeys(others, share)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +265,22 @@ _PROVIDERS = (  # name, domain, logo file name
     ("Port 80 News", "port80.example", "port80"),
     ("Ephemeral Wire", "ephemeral-wire.example", "ephemeral-wire"),
 )
+# Another story's headline, for drifted pages: words that never occur in card titles (not even
+# "the"), so the two titles share no word.
+_DRIFT_SUBJECTS = (
+    "City council", "Harbour ferry", "Village bakery", "Football club", "Weather office",
+    "Town library", "Jazz festival", "Museum curator", "School board", "Marathon organisers",
+    "Zoo keepers", "Chess federation",
+)  # fmt: skip
+_DRIFT_VERBS = (
+    "announces", "postpones", "celebrates", "cancels", "reopens", "expands", "reviews",
+    "welcomes", "moves", "extends",
+)  # fmt: skip
+_DRIFT_OBJECTS = (
+    "summer timetable", "winter opening hours", "annual parade", "anniversary concert",
+    "charity auction", "harvest fair", "cycling route", "renovation plans", "ticket prices",
+    "volunteer programme",
+)  # fmt: skip
 _GOOD_SIZES = ((600, 350), (1200, 630), (800, 450), (640, 360), (400, 300))
 _WRONG_REAL_SIZE = (300, 200)  # served for image_wrong_size; the declared size is a good one
 
@@ -174,8 +292,7 @@ excerpt: "{excerpt}"
 publishedDateTime: {published}
 {original}webUrl: "{web}"
 ampWebUrl: "{amp}"
-cdnAmpWebUrl: "{cdn}"
-type: article
+{cdn}type: article
 quality: {quality}
 heat: {quality}
 published: true
@@ -197,6 +314,75 @@ images:
     title: "{title}"
 ---
 """
+
+
+def _digest(purpose: str, card_id: str) -> bytes:
+    return hashlib.sha256(f"{purpose}:{card_id}".encode()).digest()
+
+
+def headline_words(card_id: str) -> tuple[str, str, str, str]:
+    """(adjective, noun, verb, noun) of the card's headline, a pure function of its id."""
+    d = _digest("title", card_id)
+    return (
+        _ADJECTIVES[d[0] % len(_ADJECTIVES)],
+        _NOUNS[d[1] % len(_NOUNS)],
+        _VERBS[d[2] % len(_VERBS)],
+        _NOUNS[d[3] % len(_NOUNS)],
+    )
+
+
+def card_title(card_id: str) -> str:
+    """The card's title, e.g. "Quiet robot powers the chip". The simulated web serves it as the
+    <title> of the card's pages (it knows only the id in the path, so it must be computable)."""
+    adjective, noun, verb, noun2 = headline_words(card_id)
+    return f"{adjective.capitalize()} {noun} {verb} the {noun2}"
+
+
+def drift_title(card_id: str) -> str:
+    """Another story's headline, for a page whose title drifted: no word in common with
+    card_title(card_id), e.g. "Harbour ferry postpones charity auction"."""
+    d = _digest("drift", card_id)
+    subject = _DRIFT_SUBJECTS[d[0] % len(_DRIFT_SUBJECTS)]
+    verb = _DRIFT_VERBS[d[1] % len(_DRIFT_VERBS)]
+    thing = _DRIFT_OBJECTS[d[2] % len(_DRIFT_OBJECTS)]
+    return f"{subject} {verb} {thing}"
+
+
+# ---------------------------------------------------------------------------------------------
+# AMP cache URLs (an independent spelling of the rules, for the hosts the generator uses: IPv4
+# literals and ASCII names; crawler.checks.amp has the full rules and is what gets tested)
+
+AMP_CACHE_DOMAIN: Final = "cdn.ampproject.org"
+_AMP_MISMATCHES: Final = ("canonical", "secure", "legacy")
+
+
+def amp_cache_label(host: str) -> str:
+    """The cache subdomain of an ASCII host: `-` doubled, then `.` as `-` (127.0.0.20 ->
+    127-0-0-20)."""
+    return host.lower().replace("-", "--").replace(".", "-")
+
+
+def amp_cache_url(amp_url: str) -> str:
+    """`https://<label>.cdn.ampproject.org/c[/s]/<host><path>[?query]` (the port is dropped)."""
+    parts = urlsplit(amp_url)
+    host = (parts.hostname or "").lower()
+    secure = "/s" if parts.scheme == "https" else ""
+    query = f"?{parts.query}" if parts.query else ""
+    return f"https://{amp_cache_label(host)}.{AMP_CACHE_DOMAIN}/c{secure}/{host}{parts.path}{query}"
+
+
+def wrong_amp_cache_url(amp_url: str, web_url: str, card_id: str) -> str:
+    """A cache URL that is not the one of amp_url, in one of three real-world ways (chosen by the
+    id): the cache URL of the canonical page, `/c/s/` for an http AMP page, or the old form on
+    the bare cache domain (no per-host subdomain)."""
+    variant = _AMP_MISMATCHES[_digest("cdn", card_id)[0] % len(_AMP_MISMATCHES)]
+    correct = amp_cache_url(amp_url)
+    if variant == "canonical":
+        return amp_cache_url(web_url)
+    if variant == "secure" and urlsplit(amp_url).scheme == "http":
+        return correct.replace("/c/", "/c/s/", 1)
+    parts = urlsplit(correct)
+    return f"https://{AMP_CACHE_DOMAIN}{parts.path}" + (f"?{parts.query}" if parts.query else "")
 
 
 def _apportion(n: int, mix: Mapping[str, float]) -> list[str]:
@@ -263,6 +449,16 @@ def _behaviour_url(
             return f"/html-as-image/{card_id}.jpg", size
         case "truncated_image":
             return f"/truncated/{w}x{h}.jpg?id={card_id}", size
+        case "soft404" | "soft404title" | "gonehome" | "metahome" | "drift":
+            return f"/{name}/{card_id}", size
+        case "gonesection":
+            return f"/news/gonesection/{card_id}", size
+        case "real404site" | "spa" | "suffixed":
+            return f"/{name}/{card_id}", size
+        case "moved_deep":
+            return f"/moved-deep/{card_id}", size
+        case "amp_retired":
+            return f"/amp-retired/{card_id}", size
     raise ValueError(f"no URL for behaviour {name!r}")
 
 
@@ -285,11 +481,19 @@ def generate(
     slow_seconds: float = 5.0,
     retries: int = 2,
     max_page_bytes: int = 1_000_000,
+    amp_cache_rules: bool = False,
 ) -> GroundTruth:
     """Write n_cards cards under out_dir (created if needed) and out_dir/expected.json.
 
     `timeout`, `retries` and `max_page_bytes` are the run settings the expectations assume
     (recorded in run_settings); `slow_seconds` must exceed `timeout`.
+
+    `amp_cache_rules`: cards have no cdnAmpWebUrl, except `amp_cache_ok` (the real cache URL of
+    ampWebUrl) and `amp_cache_mismatch` (a wrong one) cards; their hosts, under
+    cdn.ampproject.org, are listed in run_settings["amp_cache_hosts"] and must be pinned to a
+    simweb TLS listener on port 443. Without it every card keeps a cdnAmpWebUrl inside the
+    simulated web, as before (which no cache rule accepts), and an `amp_cache_mismatch` card's
+    points at the canonical page's path instead of the AMP page's.
     """
     if n_cards < 0:
         raise ValueError("n_cards cannot be negative")
@@ -323,6 +527,7 @@ def generate(
 
     cards: dict[str, CardTruth] = {}
     urls_by_host: dict[str, set[str]] = {h: set() for h in hosts}
+    cache_hosts: set[str] = set()
     width = max(6, len(str(max(n_cards - 1, 0))))
 
     for i, name in enumerate(plan):
@@ -337,20 +542,33 @@ def generate(
         logo_host = hosts[p % n_hosts]
 
         web_path = f"/ok/{card_id}"
+        amp_path = f"/amp/{card_id}"
         image_path = f"/img/{size[0]}x{size[1]}.jpg?id={card_id}"
         truth_field: str | None = None
         behaviour = BEHAVIOURS.get(name)
         if behaviour is not None and name != "healthy":
-            path, size = _behaviour_url(name, card_id, size, slow_seconds)
-            if behaviour.target == "page":
-                web_path, truth_field = path, "webUrl"
-            else:
-                image_path, truth_field = path, "images[0].url"
+            truth_field = TARGET_FIELDS[behaviour.target]
+            if behaviour.target != "cdn":
+                path, size = _behaviour_url(name, card_id, size, slow_seconds)
+                if behaviour.target == "page":
+                    web_path = path
+                elif behaviour.target == "amp":
+                    amp_path = path
+                else:
+                    image_path = path
 
         base = f"http://{site}:{port}{prefix}"
         web = base + web_path
-        amp = f"{base}/amp/{card_id}"
-        cdn_url = f"http://{cdn}:{port}{prefix}/c/s/{site}/amp/{card_id}"
+        amp = base + amp_path
+        cdn_url: str | None = f"http://{cdn}:{port}{prefix}/c/s/{site}/amp/{card_id}"
+        if amp_cache_rules:
+            cdn_url = None
+            if name in AMP_CACHE_BEHAVIOURS:
+                ok = name == "amp_cache_ok"
+                cdn_url = amp_cache_url(amp) if ok else wrong_amp_cache_url(amp, web, card_id)
+                cache_hosts.add(urlsplit(cdn_url).hostname or "")
+        elif name == "amp_cache_mismatch":
+            cdn_url = f"http://{cdn}:{port}{prefix}/c/s/{site}/ok/{card_id}"
         image = f"http://{img}:{port}{prefix}{image_path}"
         logo = f"http://{logo_host}:{port}{prefix}/logo/{logo_name}.png"
 
@@ -358,11 +576,13 @@ def generate(
             published = old_start + timedelta(seconds=rng.randrange(old_span))
         else:
             published = since + timedelta(days=1, seconds=rng.randrange(new_span - 86_400))
-        adjective = rng.choice(_ADJECTIVES)
-        noun = rng.choice(_NOUNS)
-        verb = rng.choice(_VERBS)
-        noun2 = rng.choice(_NOUNS)
-        title = f"{adjective.capitalize()} {noun} {verb} the {noun2}"
+        # The headline is a function of the id (the simulated web must serve it back); these four
+        # draws are kept so that a seed's other fields (dates, sizes, providers, topics) stay as
+        # they were when the headline was drawn here.
+        for vocabulary in (_ADJECTIVES, _NOUNS, _VERBS, _NOUNS):
+            rng.choice(vocabulary)
+        adjective, noun, verb, noun2 = headline_words(card_id)
+        title = card_title(card_id)
         excerpt = (
             f"A {adjective} {noun} {verb} the {noun2}, and what it means for "
             f"{rng.choice(_TOPICS)}. Card {card_id} of a simulated corpus."
@@ -377,7 +597,7 @@ def generate(
             original=f'originalUrl: "{web}"\n' if rng.random() < 0.3 else "",
             web=web,
             amp=amp,
-            cdn=cdn_url,
+            cdn=f'cdnAmpWebUrl: "{cdn_url}"\n' if cdn_url else "",
             quality=rng.randint(60, 99),
             provider=provider,
             domain=domain,
@@ -396,10 +616,16 @@ def generate(
         else:
             assert behaviour is not None
             urls_by_host[site].update((web, amp))
-            urls_by_host[cdn].add(cdn_url)
+            if cdn_url and urlsplit(cdn_url).hostname == cdn:
+                urls_by_host[cdn].add(cdn_url)
             urls_by_host[img].add(image)
             urls_by_host[logo_host].add(logo)
-            carried = {"webUrl": web, "images[0].url": image}.get(truth_field or "")
+            carried = {
+                "webUrl": web,
+                "images[0].url": image,
+                "ampWebUrl": amp,
+                "cdnAmpWebUrl": cdn_url,
+            }.get(truth_field or "")
             cards[rel] = CardTruth(
                 behaviour.status, name, behaviour.kind, False, truth_field, carried, site
             )
@@ -423,6 +649,12 @@ def generate(
             "n_cards": n_cards,
             "old_share": old_share,
             "mix": weights,
+            # only with amp_cache_rules, so that other corpora's expected.json stay as they were
+            **(
+                {"amp_cache_rules": True, "amp_cache_hosts": sorted(cache_hosts)}
+                if amp_cache_rules
+                else {}
+            ),
         },
         cards=cards,
         unique_urls_by_host={h: len(u) for h, u in urls_by_host.items()},
@@ -431,9 +663,14 @@ def generate(
     return truth
 
 
+NAMED_MIXES: Final = {"default": default_mix, "rot": rot_mix}
+
+
 def _parse_mix(text: str) -> dict[str, float]:
-    """`healthy=0.5,http_404=0.1,...` or a JSON object."""
+    """`healthy=0.5,http_404=0.1,...`, a JSON object, or a named mix: `default`, `rot`."""
     text = text.strip()
+    if text in NAMED_MIXES:
+        return NAMED_MIXES[text]()
     if text.startswith("{"):
         raw = json.loads(text)
         return {str(k): float(v) for k, v in raw.items()}
@@ -461,11 +698,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--slow-seconds", type=float, default=5.0)
     parser.add_argument("--retries", type=int, default=2)
     parser.add_argument(
-        "--mix", type=_parse_mix, default=None, help="e.g. healthy=0.7,http_404=0.3 or JSON"
+        "--mix",
+        default=None,
+        help="e.g. healthy=0.7,http_404=0.3, JSON, or a named mix: default, rot",
+    )
+    parser.add_argument(
+        "--amp-cache-rules",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="real-form cdnAmpWebUrl on the AMP-cache cards only, none on the others"
+        " (default: on with --mix rot, off otherwise)",
     )
     args = parser.parse_args(argv)
     if args.hosts < 1 or args.first < 1 or args.first + args.hosts - 1 > 254:
         parser.error("--first/--hosts must stay within 127.0.0.1..127.0.0.254")
+    try:
+        mix = _parse_mix(args.mix) if args.mix is not None else None
+    except ValueError as exc:
+        parser.error(f"--mix: {exc}")
+    amp_cache_rules = args.amp_cache_rules
+    if amp_cache_rules is None:
+        amp_cache_rules = args.mix is not None and args.mix.strip() == "rot"
     hosts = [f"127.0.0.{args.first + i}" for i in range(args.hosts)]
     started = time.perf_counter()
     try:
@@ -477,10 +730,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             old_share=args.old_share,
             since_year=args.since_year,
-            mix=args.mix,
+            mix=mix,
             timeout=args.timeout,
             slow_seconds=args.slow_seconds,
             retries=args.retries,
+            amp_cache_rules=amp_cache_rules,
         )
     except ValueError as exc:
         print(f"gencards: {exc}", file=sys.stderr)
@@ -491,6 +745,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seconds": round(time.perf_counter() - started, 2),
         **truth.counts(),
     }
+    if amp_cache_rules:  # the names to pin (--resolve NAME:IP) to a simweb TLS listener on 443
+        summary["amp_cache_hosts"] = truth.run_settings["amp_cache_hosts"]
     print(json.dumps(summary))
     return 0
 

@@ -110,6 +110,7 @@ class Crawl:
             return outcome
 
         state = "finished"
+        flusher: asyncio.Task[None] | None = None
         requests_before = counters.get("requests_made", 0)
         store.request_counter = (run_id, lambda: requests_before + pool.requests)
         try:
@@ -127,6 +128,7 @@ class Crawl:
                 scheduler = Scheduler(
                     check, on_result, workers_per_host=config.politeness.concurrency_per_host
                 )
+                flusher = asyncio.create_task(_flush_periodically(store))
                 await self._feed(run_id, scheduler, seen, already, counters)
                 if not self._stop.is_set():
                     await _first_of(scheduler.drain(), self._stop.wait())
@@ -138,6 +140,8 @@ class Crawl:
                 if rot is not None:
                     counters["soft_404_probes"] = rot.probes_sent
         finally:
+            if flusher is not None:
+                flusher.cancel()
             self.progress.close()
             counters["urls_unique"] = len(seen)
             counters["requests_made"] = requests_before + pool.requests
@@ -283,6 +287,12 @@ class Crawl:
         found, outcome.archive_url, outcome.archive_timestamp = cached
         if not found:
             outcome.archive_url = outcome.archive_timestamp = None
+
+
+async def _flush_periodically(store: Store, every_s: float = 0.1) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        store.flush_if_due()
 
 
 def _wants_archive(outcome: UrlOutcome, card_title: str | None) -> bool:

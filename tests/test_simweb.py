@@ -7,21 +7,42 @@ import io
 import json
 import random
 import re
+import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import frontmatter
 import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
 from PIL import Image, UnidentifiedImageError
 from yarl import URL
 
+from crawler.checks.amp import amp_cache_url as reference_cache_url
+from crawler.checks.amp import amp_retired, check_cdn_amp
+from crawler.checks.archive import ArchiveClient
+from crawler.checks.page import page_title
+from crawler.checks.softrot import (
+    DRIFT_THRESHOLD,
+    PageSample,
+    content_drift,
+    first_h1,
+    meta_refresh_target,
+    not_found_title,
+    probe_url,
+    redirect_to_home,
+    soft_404_verdict,
+    title_similarity,
+    visible_text_tokens,
+)
 from crawler.verdicts import Kind, Severity
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,9 +50,32 @@ if str(ROOT) not in sys.path:  # benchmarks/ is not part of the installed packag
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import politeness  # noqa: E402
-from benchmarks.gencards import BEHAVIOURS, OLD, GroundTruth, generate  # noqa: E402
+from benchmarks.gencards import (  # noqa: E402
+    AMP_CACHE_BEHAVIOURS,
+    BEHAVIOURS,
+    LOOKALIKE_BEHAVIOURS,
+    OLD,
+    ROT_BEHAVIOURS,
+    GroundTruth,
+    _parse_mix,
+    card_title,
+    default_mix,
+    drift_title,
+    generate,
+    rot_mix,
+)
 from benchmarks.politeness import RequestRecord, analyse, max_in_window, read_log  # noqa: E402
-from benchmarks.simweb import SimWeb, image_bytes, truncated_jpeg  # noqa: E402
+from benchmarks.simweb import (  # noqa: E402
+    AMP_CACHE_NAMES,
+    SITE_NAME,
+    SimWeb,
+    TlsSite,
+    archive_has_snapshot,
+    image_bytes,
+    make_certificates,
+    truncated_jpeg,
+    wayback_answer,
+)
 
 IPS = ["127.0.0.20", "127.0.0.21", "127.0.0.22"]
 
@@ -67,7 +111,7 @@ async def test_every_host_answers_on_one_port(web: SimWeb, session: aiohttp.Clie
         status, headers, body = await get(session, web.url(i, f"/ok/page-{i}"))
         assert status == 200
         assert headers["Content-Type"].startswith("text/html")
-        assert f"<title>Simulated article page-{i}</title>".encode() in body
+        assert f"<title>{card_title(f'page-{i}')}</title>".encode() in body
     assert [r.host for r in web.log] == IPS  # the local address each request arrived on
 
 
@@ -196,7 +240,7 @@ async def test_endless_page(web: SimWeb, session: aiohttp.ClientSession) -> None
         assert response.status == 200
         assert response.content_type == "text/html"
         first = await response.content.read(200)
-        assert b"<title>Endless page</title>" in first
+        assert f"<title>{card_title('e')}</title>".encode() in first
         read = len(first)
         while read < 3_000_000:
             read += len(await response.content.read(1 << 16))
@@ -436,12 +480,12 @@ async def _probe(
 
 async def test_ground_truth_agrees_with_the_server(web: SimWeb, tmp_path: Path) -> None:
     out = tmp_path / "cards"
-    mix = dict.fromkeys(BEHAVIOURS, 1.0)
+    mix = dict.fromkeys(default_mix(), 1.0)  # the rot behaviours: see below
     truth = generate(
         out, 40, hosts=web.host_ips, port=web.port, seed=11, mix=mix, timeout=0.3, slow_seconds=0.8
     )
     checked = {rel: c for rel, c in truth.cards.items() if not c.filtered}
-    assert {c.behaviour for c in checked.values()} == set(BEHAVIOURS)  # 36 cards, 18 behaviours
+    assert {c.behaviour for c in checked.values()} == set(mix)  # 36 cards, 18 behaviours
 
     async def card_verdict(client: aiohttp.ClientSession, rel: str) -> tuple[str, str | None]:
         meta = _meta(out / rel)
@@ -522,3 +566,360 @@ def test_benchmarks_do_not_leave_loopback() -> None:
     for source in (ROOT / "benchmarks").glob("*.py"):
         for ip in re.findall(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b", source.read_text()):
             assert ip.startswith("127."), (source.name, ip)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rot behind a 200: titles, the rot paths and their look-alikes, the archive, TLS, rot_mix
+
+PROBE = "abcdefghijklmnopqrstuvwxy"  # 25 lowercase letters, like softrot.probe_url's
+
+
+def _title(body: bytes) -> str | None:
+    return page_title(body, "text/html")
+
+
+def test_default_mix_is_unchanged_and_rot_mix_is_separate() -> None:
+    classic = [
+        "healthy", "http_404", "http_410", "http_500", "flaky503", "ratelimit",
+        "ratelimit_forever", "slow", "reset", "redirect_301", "chain", "loop", "image_jpeg",
+        "image_png", "image_wrong_size", "html_as_image", "truncated_image", "endless",
+    ]  # fmt: skip
+    mix = default_mix()
+    assert list(mix) == classic
+    assert mix["healthy"] == 0.7
+    assert mix["http_404"] == pytest.approx(0.3 / 17)
+    rot = rot_mix()
+    assert set(rot) == {"healthy", *ROT_BEHAVIOURS, *LOOKALIKE_BEHAVIOURS}
+    assert set(rot) & set(mix) == {"healthy"}
+    assert rot["healthy"] == 0.6 and sum(rot.values()) == pytest.approx(1.0)
+    assert len({w for name, w in rot.items() if name != "healthy"}) == 1  # evenly
+    assert _parse_mix("rot") == rot and _parse_mix("default") == mix
+    expected = {
+        "soft404": ("rotted", "soft_404"), "soft404title": ("rotted", "soft_404"),
+        "gonehome": ("rotted", "redirect_to_home"), "metahome": ("rotted", "redirect_to_home"),
+        "gonesection": ("rotted", "redirect_to_home"), "drift": ("rotted", "content_drift"),
+        "amp_retired": ("warning", "amp_retired"),
+        "amp_cache_mismatch": ("warning", "amp_cache_mismatch"),
+        "real404site": ("ok", None), "spa": ("ok", None), "suffixed": ("ok", None),
+        "moved_deep": ("warning", "moved_permanently"), "amp_cache_ok": ("ok", None),
+    }  # fmt: skip
+    assert {n: (BEHAVIOURS[n].status, BEHAVIOURS[n].kind) for n in expected} == expected
+
+
+def test_titles_are_a_function_of_the_id() -> None:
+    ids = [f"s1c{i:06d}" for i in range(3000)]
+    titles = [card_title(i) for i in ids]
+    assert titles == [card_title(i) for i in ids]  # deterministic
+    assert len(set(titles)) > 2500  # and varied
+    for card_id, title in zip(ids, titles, strict=True):
+        other = drift_title(card_id)
+        assert title_similarity(title, other) == 0.0
+        assert title_similarity(title, f"{other} | {SITE_NAME}") < DRIFT_THRESHOLD
+        assert not not_found_title(title) and not not_found_title(other)
+        assert title_similarity(title, f"{title} | {SITE_NAME}") == 1.0
+
+
+async def test_healthy_pages_serve_the_cards_own_title(
+    web: SimWeb, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Every page a healthy (or merely moved) card ends on carries the card's title, so that no
+    healthy card looks like content drift."""
+    out = tmp_path / "cards"
+    names = ["healthy", "flaky503", "ratelimit", "redirect_301", "chain", "endless"]
+    names += ["real404site", "spa", "suffixed", "moved_deep", "amp_retired"]
+    truth = generate(
+        out, 44, hosts=web.host_ips, port=web.port, seed=5, old_share=0.0,
+        mix=dict.fromkeys(names, 1.0), timeout=0.5, slow_seconds=1.0,
+    )  # fmt: skip
+    assert {c.behaviour for c in truth.cards.values()} == set(names)
+    for rel, card in truth.cards.items():
+        meta = _meta(out / rel)
+        for name in ("webUrl", "ampWebUrl", "cdnAmpWebUrl"):
+            for _attempt in range(2):  # flaky503 and ratelimit answer 503/429 once
+                async with session.get(str(meta[name])) as response:
+                    body = await response.content.read(4096)
+                    if response.status == 200:
+                        break
+            assert response.status == 200, (card.behaviour, name)
+            title = _title(body)
+            assert title is not None
+            assert title_similarity(str(meta["title"]), title) == 1.0, (card.behaviour, title)
+            assert content_drift(str(meta["title"]), title) is None
+
+
+async def test_rot_paths(web: SimWeb, session: aiohttp.ClientSession) -> None:
+    base = web.base_url(0)
+    status, _, home = await get(session, base + "/")
+    assert (status, _title(home)) == (200, SITE_NAME)
+    status, _, section = await get(session, base + "/news/")
+    assert (status, _title(section)) == (200, f"News | {SITE_NAME}")
+
+    # soft 404: the same bytes for an id and for a probe; nothing says "not found" in title/h1
+    _, _, page = await get(session, base + "/soft404/s1c000001")
+    status, _, probe = await get(session, base + f"/soft404/{PROBE}")
+    assert status == 200 and page == probe and b"couldn't find that page" in page
+    assert _title(page) == SITE_NAME and not not_found_title(_title(page), first_h1(page))
+    status, _, titled = await get(session, base + "/soft404title/s1c000001")
+    assert status == 200 and not_found_title(_title(titled))
+    assert (await get(session, base + f"/soft404title/{PROBE}"))[2] == titled
+
+    for path, code, target in (
+        ("/gonehome/s1c000002", 301, "/"),
+        ("/old/gonehome/s1c000002", 301, "/old/"),
+        (f"/gonehome/{PROBE}", 301, "/"),
+        ("/news/gonesection/s1c000003", 302, "/news/"),
+        ("/amp-retired/s1c000004", 301, "/ok/s1c000004"),
+        ("/old/amp-retired/s1c000004", 301, "/old/ok/s1c000004"),
+        ("/moved-deep/s1c000005", 301, "/articles/2020/s1c000005-new-slug"),
+    ):
+        status, headers, _ = await get(session, base + path)
+        assert (status, headers["Location"]) == (code, target), path
+    status, _, meta = await get(session, base + "/metahome/s1c000006")
+    assert status == 200 and meta_refresh_target(meta) == "/"
+
+    # drift: another story's title; the site tells the truth about missing pages
+    status, _, drifted = await get(session, base + "/drift/s1c000007")
+    assert status == 200
+    assert content_drift(card_title("s1c000007"), _title(drifted)) is not None
+    # look-alikes
+    for path in ("/real404site/s1c000008", "/articles/2020/s1c000008-new-slug"):
+        status, _, body = await get(session, base + path)
+        assert (status, _title(body)) == (200, card_title("s1c000008")), path
+    for head in ("drift", "real404site", "suffixed", "articles/2020"):
+        status, _, body = await get(session, base + f"/{head}/{PROBE}")
+        assert status == 404 and not_found_title(_title(body)), head
+    status, _, suffixed = await get(session, base + "/suffixed/s1c000009")
+    assert _title(suffixed) == f"{card_title('s1c000009')} | {SITE_NAME}"
+    _, _, shell = await get(session, base + "/spa/s1c000010")
+    status, _, shell_probe = await get(session, base + f"/spa/{PROBE}")
+    assert status == 200 and _title(shell) == card_title("s1c000010")
+    assert _title(shell_probe) == SITE_NAME
+    assert visible_text_tokens(shell) != visible_text_tokens(shell_probe)  # only the title
+    assert shell.replace(card_title("s1c000010").encode(), b"") == shell_probe.replace(
+        SITE_NAME.encode(), b""
+    )
+    # the AMP cache form on any host, the id from the last segment
+    status, _, cached = await get(session, web.url(1, "/c/127.0.0.20/amp/s1c000011"))
+    assert (status, _title(cached)) == (200, card_title("s1c000011"))
+
+
+async def test_wayback_endpoint(web: SimWeb, session: aiohttp.ClientSession) -> None:
+    urls = [f"http://127.0.0.20:8800/status/404/s1c{i:06d}" for i in range(400)]
+    missing = [u for u in urls if not archive_has_snapshot(u)]
+    assert 0.08 < len(missing) / len(urls) < 0.22  # ARCHIVE_MISS_PERCENT = 15
+    endpoint = web.base_url(2)
+    client = ArchiveClient(session, endpoint, timeout=5)
+    published = datetime(2021, 3, 4, 5, 6, 7, tzinfo=UTC)
+    present = next(u for u in urls if archive_has_snapshot(u))
+    answer = await client.lookup(present, published)
+    assert answer.found and answer.error is None
+    assert answer.archive_url is not None and answer.archive_timestamp is not None
+    assert answer.archive_url.startswith(f"{endpoint}/web/")
+    when = datetime.fromisoformat(answer.archive_timestamp.replace("Z", "+00:00"))
+    assert abs(when - published) <= timedelta(days=2)  # the closest snapshot
+    status, _, body = await get(session, answer.archive_url)
+    assert (status, _title(body)) == (200, card_title(present.rpartition("/")[2]))
+    none = await client.lookup(missing[0], published)
+    assert (none.found, none.error) == (False, None)
+    status, _, raw = await get(session, f"{endpoint}/wayback/available?url={missing[0]}")
+    assert status == 200 and json.loads(raw)["archived_snapshots"] == {}
+    # deterministic: the same URL, the same answer
+    again = await client.lookup(present, published)
+    assert again == answer
+    assert wayback_answer(None, None, endpoint)["archived_snapshots"] == {}
+
+
+async def test_archived_copy_shows_the_story(web: SimWeb, session: aiohttp.ClientSession) -> None:
+    story = f"http://{IPS[0]}:{web.port}/gonehome/s1c000042"
+    status, _, body = await get(session, web.url(1, f"/web/20210101000000/{story}"))
+    assert (status, _title(body)) == (200, card_title("s1c000042"))
+
+
+class _Pinned(AbstractResolver):
+    """Every name resolves to one loopback address: no DNS query leaves the machine."""
+
+    def __init__(self, ip: str) -> None:
+        self.ip = ip
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            ResolveResult(
+                hostname=host,
+                host=self.ip,
+                port=port,
+                family=socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+async def test_tls_listener_serves_amp_cache_names(tmp_path: Path) -> None:
+    files = make_certificates(tmp_path / "certs", AMP_CACHE_NAMES)
+    tls = TlsSite("127.0.0.25", 0, files.cert, files.key)
+    async with SimWeb(IPS, port=0, latency_ms=0, tls=tls) as sim:
+        assert sim.tls_port and sim.tls_port != sim.port
+        trusted = ssl.create_default_context(cafile=str(files.ca))
+        connector = aiohttp.TCPConnector(resolver=_Pinned("127.0.0.25"), ssl=trusted)
+        async with aiohttp.ClientSession(connector=connector) as client:
+            for host in ("127-0-0-20.cdn.ampproject.org", "cdn.ampproject.org"):
+                url = f"https://{host}:{sim.tls_port}/c/127.0.0.20/amp/s1c000001"
+                async with client.get(url) as response:
+                    assert response.status == 200
+                    assert _title(await response.read()) == card_title("s1c000001")
+        # an untrusted client is refused: the certificate is really checked
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(resolver=_Pinned("127.0.0.25"))
+        ) as client:
+            with pytest.raises(aiohttp.ClientConnectorCertificateError):
+                await client.get(f"https://cdn.ampproject.org:{sim.tls_port}/c/x/amp/y")
+    assert {r.host for r in sim.log} == {"127.0.0.25"}
+
+
+def test_generate_rot_mix_with_amp_cache_rules(tmp_path: Path) -> None:
+    out = tmp_path / "cards"
+    truth = generate(
+        out, 140, hosts=IPS, port=8800, seed=3, old_share=0.0, mix=rot_mix(), amp_cache_rules=True
+    )
+    counts = truth.counts()["by_behaviour"]
+    assert counts["healthy"] == 84 and set(counts) == set(rot_mix())
+    cache_hosts = set(truth.run_settings["amp_cache_hosts"])
+    assert truth.run_settings["amp_cache_rules"] is True
+    assert cache_hosts <= {"cdn.ampproject.org"} | {
+        f"{ip.replace('.', '-')}.cdn.ampproject.org" for ip in IPS
+    }
+    data = json.loads((out / "expected.json").read_text())
+    assert set(data) == {"run_settings", "counts", "unique_urls_by_host", "cards"}
+    assert set(data["unique_urls_by_host"]) == set(IPS)
+    for rel, card in truth.cards.items():
+        meta = _meta(out / rel)
+        assert meta["title"] == card_title(str(meta["webUrl"]).rpartition("/")[2])
+        if card.behaviour not in AMP_CACHE_BEHAVIOURS:
+            assert "cdnAmpWebUrl" not in meta
+            urls = _card_urls(meta)
+            assert {URL(u).host for u in urls} <= set(IPS)
+            continue
+        cdn, amp = str(meta["cdnAmpWebUrl"]), str(meta["ampWebUrl"])
+        assert (card.field, card.url) == ("cdnAmpWebUrl", cdn)
+        assert URL(cdn).scheme == "https" and URL(cdn).host in cache_hosts
+        mismatch = check_cdn_amp(amp, cdn)
+        if card.behaviour == "amp_cache_ok":
+            assert mismatch is None and cdn == reference_cache_url(amp)
+        else:
+            assert mismatch is not None
+    page = {
+        "soft404": "/soft404/", "gonesection": "/news/gonesection/", "drift": "/drift/",
+        "moved_deep": "/moved-deep/", "spa": "/spa/",
+    }  # fmt: skip
+    for card in truth.cards.values():
+        if card.behaviour in page:
+            assert card.field == "webUrl" and card.url and page[card.behaviour] in card.url
+        if card.behaviour == "amp_retired":
+            assert card.field == "ampWebUrl" and card.url and "/amp-retired/" in card.url
+
+
+def test_generate_amp_cases_without_amp_cache_rules_stay_on_loopback(tmp_path: Path) -> None:
+    """The demo passes every behaviour without amp_cache_rules: no name may need a lookup."""
+    mix = dict.fromkeys(BEHAVIOURS, 1.0)
+    truth = generate(tmp_path, 70, hosts=IPS, port=8800, seed=9, old_share=0.0, mix=mix)
+    assert "amp_cache_hosts" not in truth.run_settings
+    for rel, card in truth.cards.items():
+        meta = _meta(tmp_path / rel)
+        assert {URL(u).host for u in _card_urls(meta)} <= set(IPS)
+        if card.behaviour == "amp_cache_mismatch":
+            assert "/ok/" in str(meta["cdnAmpWebUrl"])
+
+
+def test_gencards_cli_rot_mix(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "benchmarks.gencards", "--cards", "60", "--hosts", "3"]
+    command += ["--first", "20", "--port", "8800", "--out", str(tmp_path), "--mix", "rot"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+    summary = json.loads(done.stdout)
+    assert summary["by_behaviour"]["healthy"] == 32  # 60 % of the 54 new cards
+    assert summary["amp_cache_hosts"]
+    again = subprocess.run(
+        [*command[:-2], "--mix", "rot", "--no-amp-cache-rules", "--out", str(tmp_path / "b")],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "amp_cache_hosts" not in json.loads(again.stdout)
+    bad = subprocess.run(
+        [*command[:-2], "--mix", "nonsense=1"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "unknown behaviours" in bad.stderr
+
+
+# An independent oracle for the rot behaviours: the pure detectors of crawler.checks.softrot and
+# crawler.checks.amp applied to what the server answers (redirects followed by hand, a probe URL
+# per page, the meta refresh followed), without linkcheck's crawl in between.
+
+
+async def _follow(client: aiohttp.ClientSession, url: str) -> tuple[int, str, list[str], bytes]:
+    hops: list[str] = []
+    for _ in range(10):
+        async with client.get(url, allow_redirects=False) as response:
+            status, location = response.status, response.headers.get("Location")
+            body = await response.content.read(200_000)
+        if status in (301, 302, 303, 307, 308) and location:
+            hops.append(url)
+            url = str(URL(url).join(URL(location)))
+            continue
+        return status, url, hops, body
+    raise AssertionError(f"too many redirects from {url}")
+
+
+async def _rot_kinds(client: aiohttp.ClientSession, meta: dict[str, Any]) -> set[str]:
+    title, web_url, amp = str(meta["title"]), str(meta["webUrl"]), str(meta["ampWebUrl"])
+    kinds: set[str] = set()
+    status, final, hops, body = await _follow(client, web_url)
+    home = redirect_to_home(web_url, final, hops)
+    refresh = meta_refresh_target(body)
+    if refresh and not home:
+        home = redirect_to_home(web_url, str(URL(final).join(URL(refresh))), [*hops, final])
+    if home:
+        kinds.add("redirect_to_home")
+    elif 200 <= status < 300:
+        page_title_ = _title(body)
+        probe = probe_url(web_url, random.Random(1))
+        p_status, p_final, _, p_body = await _follow(client, probe)
+        page = PageSample(
+            final, status, page_title_, visible_text_tokens(body), first_h1(body), web_url
+        )
+        probe_sample = PageSample(
+            p_final, p_status, _title(p_body), visible_text_tokens(p_body), first_h1(p_body), probe
+        )
+        soft, _why = soft_404_verdict(page, probe_sample, card_title=title)
+        if soft:
+            kinds.add("soft_404")
+        elif page_title_ and content_drift(title, page_title_):
+            kinds.add("content_drift")
+    _, amp_final, _, _ = await _follow(client, amp)
+    if amp_retired(amp, amp_final, web_url):
+        kinds.add("amp_retired")
+    if "cdnAmpWebUrl" in meta and check_cdn_amp(amp, str(meta["cdnAmpWebUrl"])):
+        kinds.add("amp_cache_mismatch")
+    return kinds
+
+
+async def test_rot_ground_truth_agrees_with_the_detectors(web: SimWeb, tmp_path: Path) -> None:
+    out = tmp_path / "cards"
+    mix = dict.fromkeys(rot_mix(), 1.0)
+    truth = generate(
+        out, 56, hosts=web.host_ips, port=web.port, seed=13, old_share=0.0, mix=mix,
+        amp_cache_rules=True,
+    )  # fmt: skip
+    assert {c.behaviour for c in truth.cards.values()} == set(mix)  # 4 cards per behaviour
+    rot = {"soft_404", "redirect_to_home", "content_drift", "amp_retired", "amp_cache_mismatch"}
+    async with aiohttp.ClientSession() as client:  # no cdnAmpWebUrl is fetched: offline check
+        for rel, card in truth.cards.items():
+            kinds = await _rot_kinds(client, _meta(out / rel))
+            if card.kind in rot:
+                assert kinds == {card.kind}, (card.behaviour, kinds)
+            else:
+                assert kinds == set(), (card.behaviour, kinds)
+    assert not [r for r in web.log if r.host not in IPS]

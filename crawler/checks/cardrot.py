@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from crawler.checks.amp import amp_retired, check_cdn_amp
 from crawler.checks.softrot import content_drift
@@ -40,7 +41,7 @@ def card_rot_problems(
             if conflict:
                 problems.append(_problem(link, Kind.IMAGE_DIMENSION_MISMATCH, conflict))
     amp, cdn = by_field.get("ampWebUrl"), by_field.get("cdnAmpWebUrl")
-    if amp and cdn:
+    if amp and cdn and is_amp_cache_url(cdn["url"]):  # a self-hosted copy follows no cache rules
         detail = check_cdn_amp(amp["url"], cdn["url"])
         if detail:
             problems.append(_problem(cdn, Kind.AMP_CACHE_MISMATCH, detail))
@@ -52,8 +53,16 @@ def card_rot_problems(
     return problems
 
 
+AMP_CACHE_DOMAINS = ("cdn.ampproject.org", "bing-amp.com")
+
+
+def is_amp_cache_url(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return any(host == d or host.endswith("." + d) for d in AMP_CACHE_DOMAINS)
+
+
 def _problem(link: Mapping[str, Any], kind: Kind, detail: str) -> dict[str, Any]:
-    return {
+    problem = {
         "field": link["field"],
         "url": link["url"],
         "http_status": link["http_status"],
@@ -62,3 +71,7 @@ def _problem(link: Mapping[str, Any], kind: Kind, detail: str) -> dict[str, Any]
         "severity": kind.severity.label,
         "detail": detail,
     }
+    if link.get("archive_url"):  # a drifted page's archived copy is the story the card meant
+        problem["archive_url"] = link["archive_url"]
+        problem["archive_timestamp"] = link["archive_timestamp"]
+    return problem
