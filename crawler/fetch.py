@@ -417,6 +417,8 @@ class Fetcher:
             result = outcome.result()
             if isinstance(result, _Answer) and result.retry_after is not None:
                 return result.retry_after
+            if isinstance(result, _Failure) and result.kind is Kind.TIMEOUT:
+                return 0.0  # the server already had the whole timeout: no reason to wait more
         return backoff_seconds(
             state.attempt_number, base=self._config.backoff_base, cap=self._config.backoff_max
         )
@@ -435,7 +437,7 @@ class Fetcher:
         except Exception as exc:
             return failure_for(exc, timeout=self._config.timeout)
         if answer.retry_after is not None:
-            self._pool.pause(key, answer.retry_after)  # the whole host waits, not only this URL
+            self._pool.retry_after(key, answer.retry_after)
         return answer
 
     async def _request(

@@ -93,8 +93,19 @@ class HostSlot:
     paused_until: float = 0.0  # monotonic time before which nothing is sent to this host
     requests: int = 0
 
+    last_retry_after: float = -1e9  # monotonic time of the last Retry-After from this host
+
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+
+    def retry_after(self, seconds: float) -> None:
+        """A Retry-After from this host. The URL that got it waits that long (the fetcher's
+        retry does); the whole host pauses only when a second one comes within that time: one
+        rate-limited page is about that page, several in a row are about us."""
+        now = time.monotonic()
+        if now - self.last_retry_after <= max(seconds, 1.0):
+            self.pause(seconds)
+        self.last_retry_after = now
 
 
 class HostPool:
@@ -123,6 +134,9 @@ class HostPool:
 
     def pause(self, key: HostKey, seconds: float) -> None:
         self.slot(key).pause(seconds)
+
+    def retry_after(self, key: HostKey, seconds: float) -> None:
+        self.slot(key).retry_after(seconds)
 
     @asynccontextmanager
     async def permit(self, key: HostKey) -> AsyncIterator[Permit]:

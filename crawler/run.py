@@ -126,7 +126,11 @@ class Crawl:
                     else None
                 )
                 scheduler = Scheduler(
-                    check, on_result, workers_per_host=config.politeness.concurrency_per_host
+                    check,
+                    on_result,
+                    # more workers than in-flight slots: a worker waiting out a retry's backoff
+                    # must not leave the host idle (the slot's semaphore still caps in-flight)
+                    workers_per_host=config.politeness.concurrency_per_host * 3,
                 )
                 flusher = asyncio.create_task(_flush_periodically(store))
                 await self._feed(run_id, scheduler, seen, already, counters)

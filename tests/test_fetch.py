@@ -138,7 +138,7 @@ async def test_429_retry_after_is_honoured() -> None:
     assert second.at - first.at >= 0.95  # waited for Retry-After, not the 10 ms backoff
 
 
-async def test_retry_after_pauses_the_whole_host() -> None:
+async def test_one_retry_after_delays_only_its_url() -> None:
     pool = HostPool(PolitenessConfig(rate_per_host=1000, concurrency_per_host=4))
     routes = {"/limited": sequence(status(503, headers={"Retry-After": "1"}), ok()), "/b": ok()}
     async with serve(routes) as server, open_fetcher(pool=pool) as fetcher:
@@ -147,10 +147,35 @@ async def test_retry_after_pauses_the_whole_host() -> None:
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.1)  # the 503 has been answered
         other = await fetcher.check(server.url("/b"), PAGE)
-        await first
+        assert (await first).findings == []
     assert other.findings == []
+    limited = [r.at for r in server.requests if r.path == "/limited"]
     sent_b = next(r.at for r in server.requests if r.path == "/b")
-    assert sent_b - server.requests[0].at >= 0.95  # /b waited for the host's pause
+    assert sent_b - limited[0] < 0.5  # one rate-limited page is about that page
+    assert limited[1] - limited[0] >= 0.95  # its retry waited for the Retry-After
+
+
+async def test_retry_afters_in_a_row_pause_the_whole_host() -> None:
+    pool = HostPool(PolitenessConfig(rate_per_host=1000, concurrency_per_host=4))
+    busy = {"Retry-After": "1"}
+    routes = {
+        "/x": sequence(status(429, headers=busy), ok()),
+        "/y": sequence(status(429, headers=busy), ok()),
+        "/b": ok(),
+    }
+    async with serve(routes) as server, open_fetcher(pool=pool) as fetcher:
+        both = asyncio.gather(
+            fetcher.check(server.url("/x"), PAGE), fetcher.check(server.url("/y"), PAGE)
+        )
+        while len(server.requests) < 2:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # both 429s have been answered
+        other = await fetcher.check(server.url("/b"), PAGE)
+        await both
+    assert other.findings == []
+    second_429 = sorted(r.at for r in server.requests if r.path in ("/x", "/y"))[1]
+    sent_b = next(r.at for r in server.requests if r.path == "/b")
+    assert sent_b - second_429 >= 0.95  # several in a row are about us: the host pauses
 
 
 async def test_permit_is_not_held_while_waiting_to_retry() -> None:
