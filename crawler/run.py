@@ -143,6 +143,9 @@ class Crawl:
                     counters["requests_cancelled"] = cancelled
                 if rot is not None:
                     counters["soft_404_probes"] = rot.probes_sent
+        except BaseException:
+            state = "failed"  # what it learned is in the store: --resume goes on from there
+            raise
         finally:
             if flusher is not None:
                 flusher.cancel()

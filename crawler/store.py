@@ -270,7 +270,9 @@ class Store:
         """The last run, when it did not finish: interrupted, or `running` under a dead process
         (the caller holds the store lock, so no live process runs it)."""
         run = self.run()
-        return run if run is not None and run.state in ("interrupted", "running") else None
+        return (
+            run if run is not None and run.state in ("interrupted", "running", "failed") else None
+        )
 
     def previous_finished_run(self, run_id: int) -> int | None:
         row = self.db.execute(
