@@ -416,7 +416,8 @@ class Fetcher:
         if outcome is not None and not outcome.failed:
             result = outcome.result()
             if isinstance(result, _Answer) and result.retry_after is not None:
-                return result.retry_after
+                # a little jitter, so that pages limited together do not retry in lockstep
+                return result.retry_after * random.uniform(1.0, 1.2)
             if isinstance(result, _Failure) and result.kind is Kind.TIMEOUT:
                 return 0.0  # the server already had the whole timeout: no reason to wait more
         return backoff_seconds(
@@ -438,6 +439,8 @@ class Fetcher:
             return failure_for(exc, timeout=self._config.timeout)
         if answer.retry_after is not None:
             self._pool.retry_after(key, answer.retry_after)
+        else:
+            self._pool.answered(key)
         return answer
 
     async def _request(

@@ -98,14 +98,19 @@ class HostSlot:
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
 
+    answered_since_retry_after: bool = True
+
     def retry_after(self, seconds: float) -> None:
         """A Retry-After from this host. The URL that got it waits that long (the fetcher's
-        retry does); the whole host pauses only when a second one comes within that time: one
-        rate-limited page is about that page, several in a row are about us."""
+        retry does); the whole host pauses only when a second one comes within that time with
+        no ordinary answer in between: one rate-limited page is about that page, several in a
+        row are about us."""
         now = time.monotonic()
-        if now - self.last_retry_after <= max(seconds, 1.0):
+        recent = now - self.last_retry_after <= max(seconds, 1.0)
+        if recent and not self.answered_since_retry_after:
             self.pause(seconds)
         self.last_retry_after = now
+        self.answered_since_retry_after = False
 
 
 class HostPool:
@@ -137,6 +142,10 @@ class HostPool:
 
     def retry_after(self, key: HostKey, seconds: float) -> None:
         self.slot(key).retry_after(seconds)
+
+    def answered(self, key: HostKey) -> None:
+        """An ordinary answer (no Retry-After) from this host."""
+        self.slot(key).answered_since_retry_after = True
 
     @asynccontextmanager
     async def permit(self, key: HostKey) -> AsyncIterator[Permit]:
