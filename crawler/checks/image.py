@@ -10,7 +10,7 @@ import io
 from PIL import Image, UnidentifiedImageError
 
 from crawler.models import Finding, ImageInfo
-from crawler.verdicts import Kind
+from crawler.verdicts import Kind, dimension_detail
 
 # Served with these (or with no Content-Type at all), a valid image body is fine.
 _GENERIC_TYPES = frozenset({"application/octet-stream", "binary/octet-stream"})
@@ -122,8 +122,4 @@ def dimension_problem(
     declared_width: int | None, declared_height: int | None, info: ImageInfo
 ) -> str | None:
     """'declared 600x350, real 1200x630' when the card's size is not the image's; else None."""
-    if declared_width is None or declared_height is None:
-        return None
-    if (declared_width, declared_height) == (info.width, info.height):
-        return None
-    return f"declared {declared_width}x{declared_height}, real {info.width}x{info.height}"
+    return dimension_detail(declared_width, declared_height, info.width, info.height)
