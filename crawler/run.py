@@ -115,11 +115,7 @@ class Crawl:
         store.request_counter = (run_id, lambda: requests_before + pool.requests)
         try:
             async with Fetcher(config.fetch, pool) as fetcher:
-                rot = (
-                    PageRotChecker(lambda u, k: fetcher.check(u, k))
-                    if config.rot.soft_404_probe
-                    else None
-                )
+                rot = PageRotChecker(fetcher.check) if config.rot.soft_404_probe else None
                 archive = (
                     ArchiveClient(fetcher.session, config.archive.endpoint, config.archive.timeout)
                     if config.archive.enabled
