@@ -1,6 +1,8 @@
 """The store, card verdicts and report.json, without the network."""
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import jsonschema
@@ -186,3 +188,11 @@ def test_outcome_round_trips_through_the_store(tmp_path: Path) -> None:
     outcome = outcome_from_row(row)
     assert outcome.image == ImageInfo(1200, 630, "JPEG")
     assert outcome.attempts == 2
+
+
+def test_reports_are_readable_like_any_new_file(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    path = write_json_report(store, _seed(store), tmp_path / "out")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask  # not mkstemp's 0600
