@@ -44,6 +44,7 @@ class PolitenessConfig:
     concurrency_per_host: int = 2  # requests in flight, per host
     max_in_flight: int = 256  # requests in flight, all hosts together
     jitter_margin_s: float = 0.05  # the rate window is this much longer than a second
+    queue_per_host: int = 1000  # URLs waiting in memory per host; the rest wait on disk
 
 
 @dataclass(slots=True)
@@ -266,8 +267,10 @@ def validate(config: Config) -> None:
     p, f = config.politeness, config.fetch
     if p.rate_per_host <= 0:
         raise ConfigError("politeness.rate_per_host must be above 0")
-    if p.concurrency_per_host < 1 or p.max_in_flight < 1:
-        raise ConfigError("politeness.concurrency_per_host and max_in_flight must be at least 1")
+    if p.concurrency_per_host < 1 or p.max_in_flight < 1 or p.queue_per_host < 1:
+        raise ConfigError(
+            "politeness.concurrency_per_host, max_in_flight and queue_per_host must be at least 1"
+        )
     if f.timeout <= 0 or f.connect_timeout <= 0:
         raise ConfigError("fetch.timeout and fetch.connect_timeout must be above 0")
     if f.retries < 0 or f.max_redirects < 0:

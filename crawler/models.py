@@ -36,6 +36,17 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
+class Job:
+    """One unique URL to check, with what its check needs from the first card that named it."""
+
+    url: str
+    link_kind: LinkKind
+    card_title: str | None = None  # pages: for the soft-404 check and the archive's choice
+    card_published: str | None = None  # pages: the archive's closest copy is searched near it
+    revalidate: bool = False  # an older healthy result exists: send its validators (ETag...)
+
+
+@dataclass(frozen=True, slots=True)
 class Problem:
     """One thing wrong with a card, attached to a field when there is one."""
 

@@ -12,6 +12,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from crawler.fetch import Fetcher
 from crawler.history import RotRules
 from crawler.hosts import HostKey, HostPool, host_key
 from crawler.judging import judge_cards
-from crawler.models import Disposition, LinkKind, UrlOutcome
+from crawler.models import Disposition, Job, LinkKind, UrlOutcome
 from crawler.progress import ProgressSink
 from crawler.report.html_report import write_html_report
 from crawler.report.json_report import summary_section, write_json_report
@@ -62,12 +63,6 @@ class Crawl:
         self.progress = progress
         self.grace_s = grace_s
         self.resume = resume
-        # URLs re-fetched with validators: their previous (healthy) result, for a 304
-        self._previous: dict[str, sqlite3.Row] = {}
-        self._validators: dict[str, dict[str, str]] = {}
-        # pages waiting to be checked: the first card's title and publishedDateTime, for the
-        # soft-404 check and the archive's timestamp
-        self._context: dict[str, tuple[str | None, str | None]] = {}
         self._stop = asyncio.Event()
         self.stop_reason: str | None = None
 
@@ -93,24 +88,25 @@ class Crawl:
         seen: set[str] = set()
 
         def on_result(host: HostKey, outcome: UrlOutcome) -> None:
-            previous = self._previous.pop(outcome.url, None)
-            if previous is not None and outcome.http_status == 304:
-                outcome = not_modified(outcome, previous)
             store.add_url_result(run_id, host, outcome)
             self.progress.done(bool(outcome.findings))
 
-        async def check(url: str, link_kind: LinkKind) -> UrlOutcome:
-            outcome = await fetcher.check(url, link_kind, self._validators.pop(url, None))
-            title, published = self._context.pop(url, (None, None))
+        async def check(job: Job) -> UrlOutcome:
+            # looked up now, not when the card was read: nothing waits in memory for its turn
+            previous = store.latest_result(job.url, before_run=run_id) if job.revalidate else None
+            outcome = await fetcher.check(job.url, job.link_kind, validators_of(previous))
             if rot is not None:
-                await rot.examine(outcome, title)
+                await rot.examine(outcome, job.card_title)
             outcome.body = outcome.response_headers = None
-            if archive is not None and _wants_archive(outcome, title):
-                await self._suggest_archive(archive, pool, outcome, published)
+            if archive is not None and _wants_archive(outcome, job.card_title):
+                await self._suggest_archive(archive, pool, outcome, job.card_published)
+            if previous is not None and outcome.http_status == 304:
+                outcome = not_modified(outcome, previous)
             return outcome
 
         state = "finished"
         flusher: asyncio.Task[None] | None = None
+        scheduler: Scheduler | None = None
         requests_before = counters.get("requests_made", 0)
         store.request_counter = (run_id, lambda: requests_before + pool.requests)
         try:
@@ -127,6 +123,7 @@ class Crawl:
                     # more workers than in-flight slots: a worker waiting out a retry's backoff
                     # must not leave the host idle (the slot's semaphore still caps in-flight)
                     workers_per_host=config.politeness.concurrency_per_host * 3,
+                    queue_per_host=config.politeness.queue_per_host,
                 )
                 flusher = asyncio.create_task(_flush_periodically(store))
                 await self._feed(run_id, scheduler, seen, already, counters)
@@ -145,6 +142,8 @@ class Crawl:
         finally:
             if flusher is not None:
                 flusher.cancel()
+            if scheduler is not None:
+                scheduler.close()
             self.progress.close()
             counters["urls_unique"] = len(seen)
             counters["requests_made"] = requests_before + pool.requests
@@ -237,39 +236,42 @@ class Crawl:
                     if link.url in seen:
                         continue
                     seen.add(link.url)
-                    if link.url in already or self._reuse(run_id, link.url, counters):
+                    if link.url in already:
                         continue
-                    if link.kind is LinkKind.PAGE:
-                        self._context[link.url] = (card.title, card.published)
-                    scheduler.submit(link.url, link.kind)
+                    plan = self._plan(run_id, link.url, counters)
+                    if plan is Plan.REUSED:
+                        continue
+                    page = link.kind is LinkKind.PAGE
+                    scheduler.submit(
+                        Job(
+                            link.url,
+                            link.kind,
+                            card.title if page else None,
+                            card.published if page else None,
+                            revalidate=plan is Plan.REVALIDATE,
+                        )
+                    )
                     new += 1
                 if new:
                     self.progress.discovered(new)
-                    await scheduler.wait_for_room()
         finally:
             await cards.aclose()  # type: ignore[attr-defined]
 
-    def _reuse(self, run_id: int, url: str, counters: dict[str, Any]) -> bool:
-        """Reuse a recent healthy result (True), or prepare a conditional request (False)."""
+    def _plan(self, run_id: int, url: str, counters: dict[str, Any]) -> Plan:
+        """Reuse a recent healthy result, revalidate an older one, or fetch afresh."""
         recheck = self.config.recheck
         if recheck.full:
-            return False
+            return Plan.FETCH
         previous = self.store.latest_result(url, before_run=run_id)
         if previous is None or not reusable(previous):
-            return False
+            return Plan.FETCH
         if age_s(previous["checked_at"]) < recheck.max_age_s:
             self.store.reuse_result(run_id, previous)
             counters["urls_reused"] += 1
-            return True
-        validators = {}
-        if previous["etag"]:
-            validators["If-None-Match"] = previous["etag"]
-        if previous["last_modified"]:
-            validators["If-Modified-Since"] = previous["last_modified"]
-        if validators:
-            self._validators[url] = validators
-            self._previous[url] = previous
-        return False
+            return Plan.REUSED
+        if validators_of(previous):
+            return Plan.REVALIDATE
+        return Plan.FETCH
 
     async def _suggest_archive(
         self, client: ArchiveClient, pool: HostPool, outcome: UrlOutcome, published: str | None
@@ -305,6 +307,24 @@ def _wants_archive(outcome: UrlOutcome, card_title: str | None) -> bool:
     if outcome.severity >= Severity.ROTTED:
         return True
     return bool(card_title and content_drift(card_title, outcome.title))
+
+
+class Plan(Enum):
+    FETCH = "fetch"
+    REVALIDATE = "revalidate"  # a conditional request: a 304 keeps what we knew
+    REUSED = "reused"  # recent and healthy: no request at all
+
+
+def validators_of(previous: sqlite3.Row | None) -> dict[str, str] | None:
+    """The conditional-request headers an earlier result allows, if any."""
+    if previous is None:
+        return None
+    validators = {}
+    if previous["etag"]:
+        validators["If-None-Match"] = previous["etag"]
+    if previous["last_modified"]:
+        validators["If-Modified-Since"] = previous["last_modified"]
+    return validators or None
 
 
 REUSABLE_WARNINGS = frozenset({Kind.MOVED_PERMANENTLY.value, Kind.IMAGE_TOO_LARGE.value})

@@ -1,9 +1,11 @@
 """Per-host queues and workers: many hosts progress in parallel, none parks thousands of tasks.
 
-Each host has a FIFO queue and at most `workers_per_host` worker tasks pulling from it, created
-when work arrives and gone when the queue is empty. A slow host only slows its own workers.
-Politeness itself (rate, in-flight caps, pauses) lives in `HostPool`; the scheduler only decides
-which URL goes next.
+Each host has a short FIFO queue in memory and at most `workers_per_host` worker tasks pulling
+from it, created when work arrives and gone when the host has nothing left. URLs beyond a host's
+`queue_per_host` wait in a `Spill` on disk and are pulled back as the queue drains, so the card
+reader never has to stop: every host gets its first URL as soon as a card names it, and memory
+is bounded by hosts x queue length, not by the corpus. Politeness itself (rate, in-flight caps,
+pauses) lives in `HostPool`; the scheduler only decides which URL goes next.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from crawler.hosts import HostKey, host_key
-from crawler.models import LinkKind, UrlOutcome
+from crawler.models import Job, UrlOutcome
+from crawler.spill import Spill
 
 log = structlog.get_logger(__name__)
 
-CheckFn = Callable[[str, LinkKind], Awaitable[UrlOutcome]]
+CheckFn = Callable[[Job], Awaitable[UrlOutcome]]
 ResultFn = Callable[[HostKey, UrlOutcome], None]
 
 
@@ -30,62 +33,68 @@ class Scheduler:
         on_result: ResultFn,
         *,
         workers_per_host: int,
-        max_queued: int = 50_000,
+        queue_per_host: int = 1000,
+        spill: Spill | None = None,
     ) -> None:
         self._check = check
         self._on_result = on_result
         self._workers_per_host = workers_per_host
-        self._queues: dict[HostKey, deque[tuple[str, LinkKind]]] = {}
+        self._queue_per_host = max(1, queue_per_host)
+        self._spill = spill if spill is not None else Spill()
+        self._queues: dict[HostKey, deque[Job]] = {}
         self._workers: dict[HostKey, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._max_queued = max_queued
-        self.queued = 0  # submitted, not started
+        self.queued = 0  # submitted, not started (in memory or spilled)
         self.in_flight = 0
-        self._room = asyncio.Event()
-        self._room.set()
         self._idle = asyncio.Event()
         self._idle.set()
         self._stopping = False
 
     # -- feeding -----------------------------------------------------------------------------
-    def submit(self, url: str, link_kind: LinkKind) -> None:
+    def submit(self, job: Job) -> None:
         if self._stopping:
             return
-        key = host_key(url)
+        key = host_key(job.url)
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = deque()
-        queue.append((url, link_kind))
+        # behind anything already spilled for this host, so each host stays first in, first out
+        if len(queue) < self._queue_per_host and not self._spill.waiting(key):
+            queue.append(job)
+        else:
+            self._spill.push(key, job)
         self.queued += 1
         self._idle.clear()
-        if self.queued >= self._max_queued:
-            self._room.clear()
         self._spawn(key)
 
-    async def wait_for_room(self) -> None:
-        """Back-pressure for the card reader: hold it while too many URLs wait."""
-        await self._room.wait()
+    @property
+    def spilled(self) -> int:
+        """URLs waiting on disk."""
+        return len(self._spill)
 
     def _spawn(self, key: HostKey) -> None:
         running = self._workers.get(key, 0)
-        wanted = min(self._workers_per_host, running + len(self._queues[key]))
+        waiting = len(self._queues[key]) + self._spill.waiting(key)
+        wanted = min(self._workers_per_host, running + waiting)
         for _ in range(wanted - running):
             task = asyncio.create_task(self._work(key), name=f"host:{key}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         self._workers[key] = max(running, wanted)
 
+    def _next(self, key: HostKey, queue: deque[Job]) -> Job | None:
+        if len(queue) <= self._queue_per_host // 2 and self._spill.waiting(key):
+            queue.extend(self._spill.take(key, self._queue_per_host - len(queue)))
+        return queue.popleft() if queue else None
+
     async def _work(self, key: HostKey) -> None:
         queue = self._queues[key]
         try:
-            while queue and not self._stopping:
-                url, link_kind = queue.popleft()
+            while not self._stopping and (job := self._next(key, queue)) is not None:
                 self.queued -= 1
-                if self.queued < self._max_queued // 2:
-                    self._room.set()
                 self.in_flight += 1
                 try:
-                    outcome = await self._check(url, link_kind)
+                    outcome = await self._check(job)
                 finally:
                     self.in_flight -= 1
                 self._on_result(key, outcome)
@@ -93,7 +102,7 @@ class Scheduler:
             self._workers[key] -= 1
             if self._workers[key] == 0:
                 del self._workers[key]
-                if not queue:
+                if not queue and not self._spill.waiting(key):
                     del self._queues[key]  # idle slots are collected
             if self.in_flight == 0 and (self.queued == 0 or self._stopping):
                 self._idle.set()
@@ -106,7 +115,6 @@ class Scheduler:
     def stop(self) -> None:
         """Start no new request; requests in flight go on."""
         self._stopping = True
-        self._room.set()
         if self.in_flight == 0:
             self._idle.set()
 
@@ -128,3 +136,7 @@ class Scheduler:
     @property
     def hosts_active(self) -> int:
         return len(self._workers)
+
+    def close(self) -> None:
+        """Drop what is still waiting (stopped or failed runs: --resume reads the cards again)."""
+        self._spill.close()

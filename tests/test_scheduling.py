@@ -1,4 +1,4 @@
-"""Host slots and the per-host scheduler, without sockets: fake checks record what happens."""
+"""Host slots (rate, in-flight caps, pauses), without sockets: fake requests record what happens."""
 
 import asyncio
 import time
@@ -6,8 +6,6 @@ from collections import defaultdict
 
 from crawler.config import PolitenessConfig
 from crawler.hosts import HostPool, host_key
-from crawler.models import LinkKind, UrlOutcome
-from crawler.scheduler import Scheduler
 
 
 def max_in_window(times: list[float], window: float = 1.0) -> int:
@@ -78,72 +76,3 @@ async def test_global_cap_limits_all_hosts_together() -> None:
 
     await asyncio.gather(*(request(f"h{i % 10}") for i in range(60)))
     assert peak == 4
-
-
-def _outcome(url: str) -> UrlOutcome:
-    return UrlOutcome(url=url, link_kind=LinkKind.PAGE, http_status=200, attempts=1)
-
-
-async def test_scheduler_runs_hosts_in_parallel_with_few_workers() -> None:
-    active: dict[str, int] = defaultdict(int)
-    peak: dict[str, int] = defaultdict(int)
-    results: list[str] = []
-    tasks_seen = 0
-
-    async def check(url: str, kind: LinkKind) -> UrlOutcome:
-        nonlocal tasks_seen
-        host = host_key(url)
-        active[host] += 1
-        peak[host] = max(peak[host], active[host])
-        tasks_seen = max(tasks_seen, len(asyncio.all_tasks()))
-        await asyncio.sleep(0.001)
-        active[host] -= 1
-        return _outcome(url)
-
-    scheduler = Scheduler(check, lambda host, o: results.append(o.url), workers_per_host=2)
-    urls = [f"http://big.test/{i}" for i in range(2000)] + [
-        f"http://small{i}.test/" for i in range(20)
-    ]
-    for url in urls:
-        scheduler.submit(url, LinkKind.PAGE)
-    await scheduler.drain()
-    assert sorted(results) == sorted(urls)
-    assert peak["big.test"] == 2  # a host with 2,000 URLs never has more than its workers
-    assert tasks_seen < 60  # 21 hosts x 2 workers, not 2,020 parked tasks
-
-
-async def test_scheduler_stop_leaves_queued_urls_unchecked() -> None:
-    done: list[str] = []
-
-    async def check(url: str, kind: LinkKind) -> UrlOutcome:
-        await asyncio.sleep(0.05)
-        return _outcome(url)
-
-    scheduler = Scheduler(check, lambda host, o: done.append(o.url), workers_per_host=1)
-    for i in range(50):
-        scheduler.submit(f"http://h.test/{i}", LinkKind.PAGE)
-    await asyncio.sleep(0.12)
-    scheduler.stop()
-    cancelled = await scheduler.finish_in_flight(grace_s=1.0)
-    await scheduler.drain()
-    assert cancelled == 0  # the one in flight finished within the grace period
-    assert 2 <= len(done) <= 4
-
-
-async def test_scheduler_back_pressure() -> None:
-    gate = asyncio.Event()
-
-    async def check(url: str, kind: LinkKind) -> UrlOutcome:
-        await gate.wait()
-        return _outcome(url)
-
-    scheduler = Scheduler(check, lambda host, o: None, workers_per_host=1, max_queued=10)
-    for i in range(12):
-        scheduler.submit(f"http://h.test/{i}", LinkKind.PAGE)
-    await asyncio.sleep(0)
-    waiter = asyncio.create_task(scheduler.wait_for_room())
-    await asyncio.sleep(0.01)
-    assert not waiter.done()  # the card reader is held while too many URLs wait
-    gate.set()
-    await asyncio.wait_for(waiter, 1)
-    await scheduler.drain()

@@ -1,0 +1,105 @@
+"""URLs a host has no room for yet, parked on disk in arrival order.
+
+The scheduler keeps a short queue per host in memory; everything beyond it waits here, so the
+card reader never has to stop (a stopped reader starves the hosts whose cards come later) and
+memory stays bounded by hosts x queue length, whatever the corpus size.
+
+A private temporary SQLite database: it lives in SQLite's page cache until that fills, then on
+disk, and disappears when closed. Nothing here needs to survive a crash: `--resume` reads the
+cards again and skips what the store already has.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+
+from crawler.models import Job, LinkKind
+
+_Row = tuple[str, str, str, str | None, str | None, int]
+
+
+class Spill:
+    """A FIFO per host on disk. Writes are batched: one transaction per `batch` jobs."""
+
+    def __init__(self, *, batch: int = 2000) -> None:
+        # "" = a private temporary database, deleted on close
+        self._db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+        self._db.executescript(
+            """
+            PRAGMA journal_mode = OFF;
+            PRAGMA synchronous = OFF;
+            CREATE TABLE pending (
+                seq INTEGER PRIMARY KEY,
+                host TEXT NOT NULL,
+                url TEXT NOT NULL,
+                link_kind TEXT NOT NULL,
+                card_title TEXT,
+                card_published TEXT,
+                revalidate INTEGER NOT NULL
+            );
+            CREATE INDEX pending_by_host ON pending(host, seq);
+            """
+        )
+        self._batch = batch
+        self._unwritten: list[_Row] = []
+        self._count: Counter[str] = Counter()
+
+    def __len__(self) -> int:
+        return self._count.total()
+
+    def waiting(self, host: str) -> int:
+        return self._count[host]
+
+    def push(self, host: str, job: Job) -> None:
+        self._unwritten.append(
+            (
+                host,
+                job.url,
+                job.link_kind.value,
+                job.card_title,
+                job.card_published,
+                int(job.revalidate),
+            )
+        )
+        self._count[host] += 1
+        if len(self._unwritten) >= self._batch:
+            self._write()
+
+    def take(self, host: str, limit: int) -> list[Job]:
+        """Up to `limit` of the host's oldest jobs, removed from the spill."""
+        if limit <= 0 or not self._count[host]:
+            return []
+        self._write()
+        rows = self._db.execute(
+            "SELECT seq, url, link_kind, card_title, card_published, revalidate FROM pending"
+            " WHERE host = ? ORDER BY seq LIMIT ?",
+            (host, limit),
+        ).fetchall()
+        if not rows:
+            return []
+        self._db.execute("DELETE FROM pending WHERE host = ? AND seq <= ?", (host, rows[-1][0]))
+        self._count[host] -= len(rows)
+        if not self._count[host]:
+            del self._count[host]
+        return [
+            Job(url, LinkKind(kind), title, published, bool(again))
+            for _, url, kind, title, published, again in rows
+        ]
+
+    def close(self) -> None:
+        self._unwritten.clear()
+        self._count.clear()
+        self._db.close()
+
+    def _write(self) -> None:
+        if not self._unwritten:
+            return
+        self._db.execute("BEGIN")
+        self._db.executemany(
+            "INSERT INTO pending (host, url, link_kind, card_title, card_published, revalidate)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            self._unwritten,
+        )
+        self._db.execute("COMMIT")
+        self._unwritten.clear()
