@@ -9,9 +9,11 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +121,10 @@ class _Glob:
 def find_card_files(root: Path, glob: str = "**/*.md") -> Iterator[Path]:
     """Card files under root matching glob, streamed in a stable order.
 
-    Within a directory: its files sorted by name, then its subdirectories (sorted) depth-first.
+    The files directly in root first (sorted by name), then the top-level folders in turn, one
+    file from each: cards are grouped by site, and each site's links point at its own hosts, so
+    this gives every host work from the first seconds of a run instead of after the folders
+    before it. Within a folder: its files sorted by name, then its subfolders depth-first.
     Hidden names are skipped unless the glob names them; a directory is entered once even if
     symlinks lead to it twice.
     """
@@ -128,12 +133,44 @@ def find_card_files(root: Path, glob: str = "**/*.md") -> Iterator[Path]:
     if not root.is_dir():
         raise CardsFolderError(f"cards folder is not a directory: {root}")
     pattern = _Glob(glob)
-    return _walk(root, pattern, pattern.closure(frozenset({0})), set())
+    return _interleaved(root, pattern, pattern.closure(frozenset({0})))
+
+
+INTERLEAVED_FOLDERS = 64  # top-level folders open at once (each holds its listing in memory)
+
+
+def _interleaved(root: Path, pattern: _Glob, states: frozenset[int]) -> Iterator[Path]:
+    seen: set[tuple[int, int]] = set()
+    files, subdirs = _listing(root, pattern, states, seen)
+    yield from files
+    waiting = iter(subdirs)
+    walkers = deque(
+        _walk(folder, pattern, below, seen)
+        for folder, below in islice(waiting, INTERLEAVED_FOLDERS)
+    )
+    while walkers:
+        walker = walkers.popleft()
+        path = next(walker, None)
+        if path is None:  # this folder is done: open the next one
+            walkers.extend(_walk(f, pattern, below, seen) for f, below in islice(waiting, 1))
+            continue
+        yield path
+        walkers.append(walker)
 
 
 def _walk(
     directory: Path, pattern: _Glob, states: frozenset[int], seen: set[tuple[int, int]]
 ) -> Iterator[Path]:
+    files, subdirs = _listing(directory, pattern, states, seen)
+    yield from files
+    for subdir, below in subdirs:
+        yield from _walk(subdir, pattern, below, seen)
+
+
+def _listing(
+    directory: Path, pattern: _Glob, states: frozenset[int], seen: set[tuple[int, int]]
+) -> tuple[list[Path], list[tuple[Path, frozenset[int]]]]:
+    """A directory's matching files and the subdirectories worth entering, sorted by name."""
     try:
         info = directory.stat()
         with os.scandir(directory) as scan:
@@ -141,8 +178,9 @@ def _walk(
     except OSError as exc:
         raise CardsFolderError(f"cannot read cards folder {directory}: {exc.strerror}") from exc
     if (info.st_dev, info.st_ino) in seen:
-        return
+        return [], []
     seen.add((info.st_dev, info.st_ino))
+    files: list[Path] = []
     subdirs: list[tuple[Path, frozenset[int]]] = []
     for entry in entries:
         if entry.is_dir():
@@ -150,9 +188,8 @@ def _walk(
             if below:
                 subdirs.append((Path(entry.path), below))
         elif entry.is_file() and pattern.file_matches(states, entry.name):
-            yield Path(entry.path)
-    for subdir, below in subdirs:
-        yield from _walk(subdir, pattern, below, seen)
+            files.append(Path(entry.path))
+    return files, subdirs
 
 
 # ---------------------------------------------------------------------------------------------

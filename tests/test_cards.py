@@ -737,3 +737,31 @@ def test_iter_cards(tree: Path) -> None:
     records = list(iter_cards(tree, CardOptions(), "_news/*.md"))
     assert [record.path for record in records] == ["_news/2020-01-01-y.md", "_news/2020-02-01-x.md"]
     assert all(record.disposition is Disposition.INVALID for record in records)  # empty YAML
+
+
+def test_find_card_files_takes_top_level_folders_in_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One file from each site folder in turn, so every site's hosts get work early in a run;
+    at most INTERLEAVED_FOLDERS folders are open at once, the next opens when one is done."""
+    for name in ("top.md", "s1/a.md", "s1/b.md", "s1/deep/c.md", "s2/a.md", "s2/b.md", "s3/a.md"):
+        write(tmp_path, "---\n---\n", name)
+    assert relative(find_card_files(tmp_path), tmp_path) == [
+        "top.md",
+        "s1/a.md",
+        "s2/a.md",
+        "s3/a.md",
+        "s1/b.md",
+        "s2/b.md",
+        "s1/deep/c.md",
+    ]
+    monkeypatch.setattr(cards_module, "INTERLEAVED_FOLDERS", 2)
+    assert relative(find_card_files(tmp_path), tmp_path) == [
+        "top.md",
+        "s1/a.md",
+        "s2/a.md",
+        "s1/b.md",
+        "s2/b.md",
+        "s1/deep/c.md",
+        "s3/a.md",
+    ]
