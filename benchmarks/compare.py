@@ -50,6 +50,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
+from urllib.parse import urlsplit
 
 from benchmarks.gencards import BEHAVIOURS, GroundTruth, _parse_mix, generate
 from benchmarks.politeness import RequestRecord, analyse, read_log
@@ -377,6 +378,41 @@ class Corpus:
 
     def t_star(self, rate: float) -> float:
         return max((n / rate for n in self.truth.unique_urls_by_host.values()), default=0.0)
+
+    def required_requests_by_host(self, retries: int) -> dict[str, int]:
+        """Per host: its unique URLs plus the requests the behaviours force under the shared
+        settings (redirect hops, retries). A tool that makes fewer cannot be right on them."""
+        required = dict(self.truth.unique_urls_by_host)
+        for card in self.truth.cards.values():
+            extra = extra_requests(card.behaviour, retries)
+            if extra and card.url and not card.filtered:
+                host = urlsplit(card.url).hostname or card.host
+                required[host] = required.get(host, 0) + extra
+        return required
+
+    def t_star_required(self, rate: float, retries: int) -> float:
+        """T* on the requests the settings require, not just the unique URLs."""
+        by_host = self.required_requests_by_host(retries)
+        return max((n / rate for n in by_host.values()), default=0.0)
+
+
+def extra_requests(behaviour: str, retries: int) -> int:
+    """Requests a behaviour's URL needs beyond its first: every hop of a redirect (all on the same
+    host) and every retry the settings allow for a transient failure."""
+    return {
+        "flaky503": 1,  # 503, then 200
+        "ratelimit": 1,  # 429 with Retry-After: 1, then 200
+        "ratelimit_forever": retries,
+        "slow": retries,  # a timeout is transient
+        "reset": retries,
+        "redirect_301": 1,
+        "chain": 3,
+        "loop": 1,  # a -> b, and b's Location is a: seen, no third request
+        "gonehome": 1,
+        "gonesection": 1,
+        "moved_deep": 1,
+        "amp_retired": 1,
+    }.get(behaviour, 0)
 
 
 def pick_port(ips: Sequence[str]) -> int:
@@ -775,6 +811,7 @@ def summarise_run(
 ) -> dict[str, Any]:
     report = analyse(records, rate=s.rate, unique_urls_by_host=corpus.truth.unique_urls_by_host)
     t_star = corpus.t_star(s.rate)
+    t_star_required = corpus.t_star_required(s.rate, s.retries)
     cpu = measured.user_s + measured.sys_s
     acc = accuracy(corpus.truth, tool_card_statuses(tool, corpus, output))
     return {
@@ -801,6 +838,10 @@ def summarise_run(
         "unique_urls": len(corpus.urls),
         "t_star_s": round(t_star, 3),
         "wall_over_t_star": round(measured.wall_s / t_star, 4) if t_star else None,
+        "t_star_required_s": round(t_star_required, 3),
+        "wall_over_t_star_required": (
+            round(measured.wall_s / t_star_required, 4) if t_star_required else None
+        ),
         "accuracy_share": round(acc.share, 6),
         "accuracy": acc.to_json(),
         "timing": timing_summary(records, rate=s.rate, started_at=measured.started_at),
@@ -837,6 +878,8 @@ _METRICS: Final = (
     ("wall_s", "wall time (s)", 2),
     ("t_star_s", "T* (s)", 2),
     ("wall_over_t_star", "wall / T*", 3),
+    ("t_star_required_s", "T* on required requests (s)", 2),
+    ("wall_over_t_star_required", "wall / T* on required requests", 3),
     ("cpu_s", "CPU user+sys (s)", 2),
     ("cpu_s_per_1000_urls", "CPU s per 1,000 URLs", 3),
     ("peak_rss_mb", "peak RSS, tool process (MB)", 1),

@@ -14,8 +14,10 @@ import pytest
 
 from benchmarks.compare import (
     MISSING,
+    Corpus,
     accuracy,
     card_urls,
+    extra_requests,
     host_timings,
     linkcheck_card_statuses,
     linkchecker_config,
@@ -249,6 +251,27 @@ def test_card_urls_match_the_generators_ground_truth(tmp_path: Path) -> None:
         if not card.filtered:
             urls.update(found)
     assert len(urls) == sum(truth.unique_urls_by_host.values())
+
+
+def test_t_star_on_required_requests_adds_hops_and_retries(tmp_path: Path) -> None:
+    """The second lower bound: the requests the settings force (redirect hops, retries) on top
+    of the unique URLs; never below T*, and equal to it for a corpus of healthy cards."""
+    hosts = ["127.0.0.10", "127.0.0.11"]
+    truth = generate(tmp_path / "mixed", 300, hosts=hosts, port=8811, seed=3)
+    corpus = Corpus("mixed", tmp_path / "mixed", truth, {}, [])
+    required = corpus.required_requests_by_host(retries=2)
+    extra = sum(
+        extra_requests(c.behaviour, 2) for c in truth.cards.values() if not c.filtered and c.url
+    )
+    assert extra > 0
+    assert sum(required.values()) == sum(truth.unique_urls_by_host.values()) + extra
+    assert corpus.t_star_required(20, 2) > corpus.t_star(20)
+    assert extra_requests("slow", 5) == 5 and extra_requests("chain", 0) == 3
+    assert extra_requests("healthy", 2) == 0 and extra_requests("http_404", 2) == 0
+    healthy = generate(tmp_path / "healthy", 50, hosts=hosts, port=8811, seed=3,
+                       mix={"healthy": 1.0})  # fmt: skip
+    calm = Corpus("healthy", tmp_path / "healthy", healthy, {}, [])
+    assert calm.t_star_required(20, 2) == calm.t_star(20)
 
 
 def _rec(t: float, path: str, status: int = 200, host: str = "127.0.0.10") -> RequestRecord:
