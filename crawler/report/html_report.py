@@ -5,18 +5,26 @@ problem rows (one JSON blob in a `<script type="application/json">`). The page m
 of its own; a card's images are the only outside requests, and the JS creates them only when that
 card's detail is opened. A strict Content-Security-Policy (hashes of the one inline style and the
 one inline script) backs this up, and every card field reaches the DOM as text, never as markup.
+
+The page is streamed to its file: the rows and the URL table go from the store to the file one
+at a time, so memory stays flat however many cards fail.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import re
+import shutil
+import sqlite3
+import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -30,7 +38,6 @@ TEMPLATES = Path(__file__).with_name("templates")
 FAILING_STATUSES = ("rotted", "broken")
 TREND_RUNS = 60  # runs drawn in the trend chart
 FIXED_SHOWN = 500  # fixed cards listed by name; the rest are counted
-URL_CHUNK = 500  # URLs looked up per query
 
 # How to fix a problem, by kind. `{name}` placeholders are filled by the page from the problem and
 # its URL's result (final_url, width, height, archive_url); when one is unknown the second text,
@@ -265,11 +272,19 @@ def trend_chart(points: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def status_changes(store: Store, run_id: int) -> dict[str, Any]:
+def status_changes(store: Store, run_id: int, *, list_new: bool = True) -> dict[str, Any]:
     """Cards failing now that were fine (or absent) in the previous finished run, and cards that
-    failed then and are fine now. Only cards this run checked are compared."""
+    failed then and are fine now. Only cards this run checked are compared. The new cards are
+    counted (`new_n`), and their paths listed (`new`) only with list_new: there can be as many
+    as there are failing cards."""
     previous = store.previous_finished_run(run_id)
-    result: dict[str, Any] = {"previous_run": previous, "new": set(), "fixed": [], "fixed_n": 0}
+    result: dict[str, Any] = {
+        "previous_run": previous,
+        "new": set(),
+        "new_n": 0,
+        "fixed": [],
+        "fixed_n": 0,
+    }
     if previous is None:
         return result
     rows = store.reader().execute(
@@ -282,7 +297,9 @@ def status_changes(store: Store, run_id: int) -> dict[str, Any]:
     for row in rows:
         now, was = row["now"], row["was"] or "ok"
         if now != "ok" and was == "ok":
-            result["new"].add(row["path"])
+            result["new_n"] += 1
+            if list_new:
+                result["new"].add(row["path"])
         elif now == "ok" and was != "ok":
             result["fixed_n"] += 1
             if len(result["fixed"]) < FIXED_SHOWN:
@@ -339,15 +356,30 @@ def _ranked(entries: Iterable[dict[str, Any]], total: str) -> list[dict[str, Any
     return out
 
 
-def _problem_rows(store: Store, run_id: int) -> Iterator[tuple[Any, list[Any]]]:
-    """Each card that is not ok, with its image links (ordered by path, streamed)."""
-    reader = store.reader()
-    cards = reader.execute(
-        "SELECT * FROM cards WHERE run_id = ? AND status IS NOT NULL AND status != 'ok'"
-        " ORDER BY path",
-        (run_id,),
+def _snapshot(store: Store) -> sqlite3.Connection:
+    """The dashboard's own connection to the store. It reads one snapshot throughout, since the
+    URL table and the rows that refer to it must agree, and holds the URL index (_UrlIndex) in
+    its temporary schema, which is dropped with it."""
+    store.flush()
+    db = sqlite3.connect(store.path, isolation_level=None)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA temp_store = FILE")  # past SQLite's small page cache, on disk
+    db.execute("BEGIN")  # a read transaction: the snapshot is taken at the first read
+    return db
+
+
+def _problem_rows(
+    db: sqlite3.Connection, run_id: int, previous: int | None
+) -> Iterator[tuple[Any, list[Any]]]:
+    """Each card that is not ok, with its image links (ordered by path, streamed). The card's
+    `previous_status` is its status in run `previous` (None if that run did not have it)."""
+    cards = db.execute(
+        "SELECT c.*, p.status AS previous_status FROM cards c"
+        " LEFT JOIN cards p ON p.run_id = ? AND p.path = c.path"
+        " WHERE c.run_id = ? AND c.status IS NOT NULL AND c.status != 'ok' ORDER BY c.path",
+        (previous, run_id),
     )
-    links = reader.cursor().execute(
+    links = db.execute(
         "SELECT l.path, l.field, l.url, l.declared_width, l.declared_height FROM card_links l"
         " JOIN cards c ON c.run_id = l.run_id AND c.path = l.path WHERE l.run_id = ?"
         " AND l.link_kind = 'image' AND c.status IS NOT NULL AND c.status != 'ok'"
@@ -368,60 +400,97 @@ def _problem_rows(store: Store, run_id: int) -> Iterator[tuple[Any, list[Any]]]:
 # The page's URL table: one array per URL, these fields in this order (trailing nulls dropped);
 # `h` is an index into the host list.
 URL_FIELDS = ("u", "h", "c", "f", "a", "r", "w", "ht")
+_RESULT_COLUMNS = (
+    "r.host, r.http_status, r.final_url, r.redirects, r.attempts, r.image_width, r.image_height"
+)
 
 
-class _UrlTable:
-    """URLs referenced by the rows, each stored once and referred to by its index."""
+class _UrlIndex:
+    """URLs referenced by the rows, numbered from 0 in the order they are first referenced.
 
-    def __init__(self) -> None:
-        self.index: dict[str, int] = {}
-        self.found: list[dict[str, Any]] = []
-        self.hosts: dict[str, int] = {}
+    A big run's rows name tens of thousands of URLs: they are kept in a temporary table of the
+    snapshot connection (in SQLite's small page cache, then on disk), not in a dict, so that
+    memory does not grow with the rows; and the URL table is then one join."""
+
+    def __init__(self, db: sqlite3.Connection, run_id: int) -> None:
+        self._db = db
+        self._run_id = run_id
+        db.execute(
+            "CREATE TEMP TABLE dashboard_urls (id INTEGER PRIMARY KEY, url TEXT NOT NULL UNIQUE)"
+        )
+        self.size = 0
 
     def ref(self, url: str) -> int:
-        found = self.index.get(url)
-        if found is None:
-            found = self.index[url] = len(self.found)
-            self.found.append({"u": url})
-        return found
+        added = self._db.execute(
+            "INSERT OR IGNORE INTO temp.dashboard_urls VALUES (?, ?)", (self.size, url)
+        )
+        if added.rowcount:
+            self.size += 1
+            return self.size - 1
+        found = self._db.execute("SELECT id FROM temp.dashboard_urls WHERE url = ?", (url,))
+        return int(found.fetchone()[0])
 
-    def fill(self, store: Store, run_id: int) -> None:
-        """Add each URL's result in this run: host, HTTP status, final URL, attempts, redirect
-        hops and real image size."""
-        urls = list(self.index)
-        for start in range(0, len(urls), URL_CHUNK):
-            chunk = urls[start : start + URL_CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            for row in store.rows(
-                "SELECT url, host, http_status, final_url, redirects, attempts, image_width,"
-                f" image_height FROM url_results WHERE run_id = ? AND url IN ({marks})",
-                (run_id, *chunk),
-            ):
-                hops = [
-                    [hop["status"], hop["url"], hop["location"]]
-                    for hop in json.loads(row["redirects"])
-                ]
-                self.found[self.index[row["url"]]].update(
-                    h=row["host"],
-                    c=row["http_status"],
-                    f=row["final_url"],
-                    a=row["attempts"],
-                    r=hops or None,
-                    w=row["image_width"],
-                    ht=row["image_height"],
-                )
+    def known(self, url: Any) -> dict[str, Any]:
+        """A problem's URL's HTTP status (c) and final URL (f) in this run's results."""
+        if not url:
+            return {}
+        row = self._db.execute(
+            "SELECT http_status AS c, final_url AS f FROM url_results WHERE run_id = ? AND url = ?",
+            (self._run_id, str(url)),
+        ).fetchone()
+        return dict(row) if row is not None else {}
 
-    def entries(self) -> list[list[Any]]:
-        out = []
-        for entry in self.found:
-            host = entry.get("h") or _host_of(entry["u"])
-            if host is not None:
-                entry["h"] = self.hosts.setdefault(host, len(self.hosts))
-            values = [entry.get(name) for name in URL_FIELDS]
-            while values and values[-1] is None:
-                values.pop()
-            out.append(values)
-        return out
+    def with_results(self) -> Iterator[tuple[str, Any]]:
+        """Each URL, in index order, with its result in this run (None when it has none)."""
+        rows = self._db.execute(
+            f"SELECT t.url AS indexed, r.url AS found, {_RESULT_COLUMNS}"
+            " FROM temp.dashboard_urls t LEFT JOIN url_results r ON r.run_id = ? AND r.url = t.url"
+            " ORDER BY t.id",
+            (self._run_id,),
+        )
+        for row in rows:
+            yield row["indexed"], row if row["found"] is not None else None
+
+
+def _url_host(url: str, result: Any) -> str | None:
+    """The host a URL is listed under: its result's, else the one in the URL itself."""
+    return (result["host"] if result is not None else None) or _host_of(url)
+
+
+def _number_hosts(urls: _UrlIndex) -> dict[str, int]:
+    """The URL table's hosts, numbered in the order the table first names them."""
+    hosts: dict[str, int] = {}
+    for url, result in urls.with_results():
+        host = _url_host(url, result)
+        if host is not None:
+            hosts.setdefault(host, len(hosts))
+    return hosts
+
+
+def _url_entry(url: str, result: Any, hosts: dict[str, int]) -> list[Any]:
+    """One URL of the table: its result's host, HTTP status, final URL, attempts, redirect hops
+    and real image size (see URL_FIELDS)."""
+    entry: dict[str, Any] = {"u": url}
+    if result is not None:
+        hops = [
+            [hop["status"], hop["url"], hop["location"]] for hop in json.loads(result["redirects"])
+        ]
+        entry.update(
+            h=result["host"],
+            c=result["http_status"],
+            f=result["final_url"],
+            a=result["attempts"],
+            r=hops or None,
+            w=result["image_width"],
+            ht=result["image_height"],
+        )
+    host = _url_host(url, result)
+    if host is not None:
+        entry["h"] = hosts[host]
+    values = [entry.get(name) for name in URL_FIELDS]
+    while values and values[-1] is None:
+        values.pop()
+    return values
 
 
 _PROBLEM_EXTRAS = {
@@ -432,7 +501,7 @@ _PROBLEM_EXTRAS = {
 }
 
 
-def _compact_problem(problem: dict[str, Any], urls: _UrlTable) -> dict[str, Any]:
+def _compact_problem(problem: dict[str, Any], urls: _UrlIndex) -> dict[str, Any]:
     out: dict[str, Any] = {
         "f": problem.get("field"),
         "k": problem.get("kind"),
@@ -441,7 +510,7 @@ def _compact_problem(problem: dict[str, Any], urls: _UrlTable) -> dict[str, Any]
     }
     if problem.get("url"):
         out["u"] = urls.ref(str(problem["url"]))
-    # kept until the URL table is filled; dropped then where the URL's result says the same
+    # kept until the row is built; dropped then where the URL's result says the same
     out["c"] = problem.get("http_status")
     out["fu"] = problem.get("final_url")
     for key, short in _PROBLEM_EXTRAS.items():
@@ -450,9 +519,9 @@ def _compact_problem(problem: dict[str, Any], urls: _UrlTable) -> dict[str, Any]
     return out
 
 
-def _drop_repeats(problem: dict[str, Any], row: dict[str, Any], urls: _UrlTable) -> None:
-    """What the problem's URL or card already say is not repeated in the problem."""
-    known = urls.found[problem["u"]] if "u" in problem else {}
+def _drop_repeats(problem: dict[str, Any], row: dict[str, Any], known: dict[str, Any]) -> None:
+    """What the problem's URL (`known`: its result's c and f) or card already say is not
+    repeated in the problem."""
     for short, name in (("c", "c"), ("fu", "f")):
         if problem[short] == known.get(name):
             del problem[short]
@@ -461,50 +530,86 @@ def _drop_repeats(problem: dict[str, Any], row: dict[str, Any], urls: _UrlTable)
             del problem[short]
 
 
-def dashboard_data(store: Store, run_id: int, new_paths: set[str] | None = None) -> dict[str, Any]:
-    """The JSON blob the page's script renders: one row per card that is not ok, and the URLs
-    and hosts those rows refer to (see URL_FIELDS)."""
-    urls = _UrlTable()
-    rows = []
-    new_paths = new_paths or set()
-    for card, images in _problem_rows(store, run_id):
-        problems = json.loads(card["problems"] or "[]")
-        problems.sort(key=lambda p: -_SEVERITY_RANK.get(p.get("severity"), 0))
-        row: dict[str, Any] = {
-            "p": card["path"],
-            "t": card["title"],
-            "v": card["provider"],
-            "d": card["published"],
-            "s": card["status"],
-            "pr": [_compact_problem(p, urls) for p in problems],
-        }
-        for column, short in (("first_failed_at", "ff"), ("trend", "tr")):
-            value = _optional(card, column)
-            if value is not None:
-                row[short] = value
-        failures = _optional(card, "consecutive_failures")
-        if failures:
-            row["cf"] = failures
-        if card["path"] in new_paths:
-            row["n"] = 1
-        if images:
-            row["im"] = [
-                [link["field"], urls.ref(link["url"]), link["declared_width"],
-                 link["declared_height"]]
-                for link in images
-            ]  # fmt: skip
-        rows.append(row)
-    urls.fill(store, run_id)
-    for row in rows:
-        for problem in row["pr"]:
-            _drop_repeats(problem, row, urls)
-    entries = urls.entries()  # numbers the hosts
-    return {
-        "url_fields": list(URL_FIELDS),
-        "hosts": list(urls.hosts),
-        "urls": entries,
-        "rows": rows,
+def _dashboard_row(card: Any, images: list[Any], urls: _UrlIndex, compared: bool) -> dict[str, Any]:
+    """One card of the problem table; `compared`: there is a previous run to call it new by."""
+    problems = json.loads(card["problems"] or "[]")
+    problems.sort(key=lambda p: -_SEVERITY_RANK.get(p.get("severity"), 0))
+    compact = [_compact_problem(p, urls) for p in problems]
+    row: dict[str, Any] = {
+        "p": card["path"],
+        "t": card["title"],
+        "v": card["provider"],
+        "d": card["published"],
+        "s": card["status"],
+        "pr": compact,
     }
+    for column, short in (("first_failed_at", "ff"), ("trend", "tr")):
+        value = _optional(card, column)
+        if value is not None:
+            row[short] = value
+    failures = _optional(card, "consecutive_failures")
+    if failures:
+        row["cf"] = failures
+    if compared and (card["previous_status"] or "ok") == "ok":
+        row["n"] = 1
+    if images:
+        row["im"] = [
+            [link["field"], urls.ref(link["url"]), link["declared_width"],
+             link["declared_height"]]
+            for link in images
+        ]  # fmt: skip
+    for problem, shown in zip(problems, compact, strict=True):
+        _drop_repeats(shown, row, urls.known(problem.get("url")))
+    return row
+
+
+def _write_items(out: IO[str], items: Iterable[Any]) -> None:
+    """The items of a JSON array, comma-separated, each as script_json writes it."""
+    first = True
+    for item in items:
+        if not first:
+            out.write(",")
+        out.write(_json(item))
+        first = False
+
+
+def _write_blob(
+    out: IO[str],
+    store: Store,
+    run_id: int,
+    previous: int | None,
+    extra: dict[str, Any],
+    spool_dir: Path | None,
+) -> None:
+    """The page's data blob, streamed: the same text as script_json({"url_fields", "hosts",
+    "urls", "rows", **extra}), with rows for the cards that are not ok and the URLs and hosts
+    those rows refer to (see URL_FIELDS). Rows marked new are those not failing in run
+    `previous`. Memory does not grow with the rows: they wait in a temporary file in spool_dir
+    while the URLs they refer to are numbered, since the URL table comes first."""
+    with (
+        closing(_snapshot(store)) as db,
+        tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n", dir=spool_dir) as rows,
+    ):
+        urls = _UrlIndex(db, run_id)
+        cards = _problem_rows(db, run_id, previous)
+        compared = previous is not None
+        _write_items(rows, (_dashboard_row(c, images, urls, compared) for c, images in cards))
+        hosts = _number_hosts(urls)
+        out.write(f'{{"url_fields":{_json(list(URL_FIELDS))},"hosts":{_json(list(hosts))}')
+        out.write(',"urls":[')
+        _write_items(out, (_url_entry(u, result, hosts) for u, result in urls.with_results()))
+        out.write('],"rows":[')
+        rows.seek(0)
+        shutil.copyfileobj(rows, out)
+        out.write("]" + ("," + _json(extra)[1:] if extra else "}"))
+
+
+def dashboard_data(store: Store, run_id: int) -> dict[str, Any]:
+    """The rows, URLs and hosts of the page's data blob, parsed. For tests and tools: unlike
+    the page, this holds every row in memory."""
+    text = io.StringIO()
+    _write_blob(text, store, run_id, store.previous_finished_run(run_id), {}, None)
+    return json.loads(text.getvalue())  # type: ignore[no-any-return]
 
 
 # -- rendering --------------------------------------------------------------------------------
@@ -537,12 +642,15 @@ def _when(value: str | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _json(data: Any) -> str:
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def script_json(data: Any) -> Markup:
     """JSON safe inside a <script> element: no `<`, `>` or `&` survive, so no text (a card
     title holding `</script>` or `<!--`) can end the element or change how it is parsed."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return Markup(text)
+    return Markup(_json(data))
 
 
 def _inline(name: str) -> str:
@@ -557,30 +665,16 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
-def render_html(store: Store, run_id: int) -> str:
-    """The whole page for one run, as text."""
+def _page_context(store: Store, run_id: int) -> dict[str, Any]:
+    """What the template shows around the data blob: small whatever the number of cards."""
     run = run_section(store, run_id)
     summary = summary_section(store, run_id)
-    changes = status_changes(store, run_id)
-    data = dashboard_data(store, run_id, changes["new"])
+    changes = status_changes(store, run_id, list_new=False)  # the rows say which cards are new
     total_cards = sum(summary["by_status"].values())
     points = trend_points(store, run_id)
-    data.update(
-        {
-            "run": {
-                "id": run["id"],
-                "state": run["state"],
-                "started_at": run["started_at"],
-                "cards_root": run["cards_root"],
-            },
-            "statuses": list(STATUS_LABELS),
-            "previous_run": changes["previous_run"],
-            "hints": {kind: list(texts) for kind, texts in FIX_HINTS.items()},
-            "archive_hint": ARCHIVE_HINT,
-        }
-    )
     css = _inline("dashboard.css")
     js = _inline("dashboard.js")
+    # the data blob is not script (type application/json): only the code and style are hashed
     csp = (
         "default-src 'none'; "
         f"script-src {_csp_hash(js)}; "
@@ -596,34 +690,80 @@ def render_html(store: Store, run_id: int) -> str:
     top_kind = max([k["cards"] for k in kinds] + [1])
     for entry in kinds:
         entry["share"] = entry["cards"] / top_kind
+    return {
+        "run": run,
+        "summary": summary,
+        "statuses": [s for s in STATUS_LABELS[::-1]],
+        "failing": [s for s in STATUS_LABELS if s != Severity.OK.label],
+        "total_cards": total_cards,
+        "problem_cards": total_cards - summary["by_status"].get("ok", 0),
+        "changes": changes,
+        "new_n": changes["new_n"],
+        "trend": points,
+        "chart": trend_chart(points) if points else None,
+        "kinds": kinds,
+        "hosts": host_breakdown(summary["by_host"]),
+        "providers": provider_breakdown(store, run_id),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config_json": json.dumps(run["config"], indent=1, sort_keys=True),
+        "csp": csp,
+        "css": Markup(css),
+        "js": Markup(js),
+    }
+
+
+def _blob_extra(context: dict[str, Any]) -> dict[str, Any]:
+    """What the page's script needs besides the rows and URLs."""
+    run = context["run"]
+    return {
+        "run": {
+            "id": run["id"],
+            "state": run["state"],
+            "started_at": run["started_at"],
+            "cards_root": run["cards_root"],
+        },
+        "statuses": list(STATUS_LABELS),
+        "previous_run": context["changes"]["previous_run"],
+        "hints": {kind: list(texts) for kind, texts in FIX_HINTS.items()},
+        "archive_hint": ARCHIVE_HINT,
+    }
+
+
+# Where the data blob goes in the rendered page. Autoescaping turns every `<` of the text shown
+# into `&lt;`, so only the template itself can hold this.
+_DATA_SLOT = "<linkcheck-data-slot>"
+
+
+def _around_blob(context: dict[str, Any]) -> tuple[str, str]:
+    """The page before and after its data blob."""
     template = _environment().get_template("report.html.j2")
-    return template.render(
-        run=run,
-        summary=summary,
-        statuses=[s for s in STATUS_LABELS[::-1]],
-        failing=[s for s in STATUS_LABELS if s != Severity.OK.label],
-        total_cards=total_cards,
-        problem_cards=total_cards - summary["by_status"].get("ok", 0),
-        changes=changes,
-        new_n=len(changes["new"]),
-        trend=points,
-        chart=trend_chart(points) if points else None,
-        kinds=kinds,
-        hosts=host_breakdown(summary["by_host"]),
-        providers=provider_breakdown(store, run_id),
-        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        config_json=json.dumps(run["config"], indent=1, sort_keys=True),
-        csp=csp,
-        css=Markup(css),
-        js=Markup(js),
-        data_json=script_json(data),
-    )
+    page = template.render(**context, data_json=Markup(_DATA_SLOT))
+    head, slot, tail = page.partition(_DATA_SLOT)
+    if not slot or _DATA_SLOT in tail:
+        raise ValueError(f"the page must hold {_DATA_SLOT} once, where the data goes")
+    return head, tail
+
+
+def _write_page(out: IO[str], store: Store, run_id: int, spool_dir: Path | None) -> None:
+    context = _page_context(store, run_id)
+    head, tail = _around_blob(context)
+    out.write(head)
+    previous = context["changes"]["previous_run"]
+    _write_blob(out, store, run_id, previous, _blob_extra(context), spool_dir)
+    out.write(tail)
+
+
+def render_html(store: Store, run_id: int) -> str:
+    """The whole page for one run, as text. It is held in memory: write_html_report streams."""
+    text = io.StringIO()
+    _write_page(text, store, run_id, None)
+    return text.getvalue()
 
 
 def write_html_report(store: Store, run_id: int, out_dir: Path) -> Path:
-    """Write out_dir/report.html for one run (atomically); returns its path."""
+    """Write out_dir/report.html for one run (atomically); returns its path. The page is
+    streamed to the file: memory does not grow with the number of cards."""
     path = out_dir / "report.html"
-    page = render_html(store, run_id)
     with atomic_writer(path) as out:
-        out.write(page)
+        _write_page(out, store, run_id, path.parent)
     return path
