@@ -140,6 +140,19 @@ URL_RESULT_COLUMNS = (
 )
 
 
+def _findings_json(findings: Sequence[Finding]) -> str:
+    # most results have none: skip the encoder for the common "[]"
+    if not findings:
+        return "[]"
+    return json.dumps([{"kind": f.kind.value, "detail": f.detail} for f in findings])
+
+
+def _redirects_json(hops: Sequence[Hop]) -> str:
+    if not hops:
+        return "[]"
+    return json.dumps([{"url": h.url, "status": h.status, "location": h.location} for h in hops])
+
+
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -346,15 +359,10 @@ class Store:
                 outcome.link_kind.value,
                 outcome.severity.label,
                 primary.kind.value if primary else None,
-                json.dumps([{"kind": f.kind.value, "detail": f.detail} for f in outcome.findings]),
+                _findings_json(outcome.findings),
                 outcome.http_status,
                 outcome.final_url,
-                json.dumps(
-                    [
-                        {"url": h.url, "status": h.status, "location": h.location}
-                        for h in outcome.redirects
-                    ]
-                ),
+                _redirects_json(outcome.redirects),
                 outcome.attempts,
                 round(outcome.elapsed_ms, 1),
                 outcome.content_type,

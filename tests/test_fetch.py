@@ -8,16 +8,20 @@ address fakes the socket layer (see test_redirect_hop_to_a_private_address_is_bl
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 import socket
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohappyeyeballs
 import aiohttp
 import pytest
+import structlog
+import structlog.testing
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.client_reqrep import ConnectionKey
@@ -38,6 +42,7 @@ from servers import (
 )
 
 import crawler.addresses
+import crawler.fetch
 from crawler.checks.page import page_title
 from crawler.config import PolitenessConfig
 from crawler.fetch import failure_for, parse_retry_after, status_finding
@@ -192,6 +197,79 @@ async def test_permit_is_not_held_while_waiting_to_retry() -> None:
         assert (await flaky).attempts == 2
     assert other.findings == []
     assert server.paths() == ["/flaky", "/b", "/flaky"]  # /b went out during the backoff
+
+
+# The first attempt is made outside tenacity (a fast path for the common case); these pin down
+# that a retried hop still sees tenacity's semantics from its very first attempt.
+
+
+@pytest.fixture
+def debug_logs() -> Iterator[list[MutableMapping[str, Any]]]:
+    """Every log line, debug included, whatever level an earlier test configured."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        with structlog.testing.capture_logs() as logs:
+            yield logs
+    finally:
+        structlog.configure(**saved)
+
+
+async def test_retries_back_off_from_the_first_attempt(
+    monkeypatch: pytest.MonkeyPatch, debug_logs: list[MutableMapping[str, Any]]
+) -> None:
+    monkeypatch.setattr(random, "uniform", lambda a, b: a)  # no jitter (fetch uses random.uniform)
+    routes = {"/": sequence(status(503), status(503), ok())}
+    async with (
+        serve(routes) as server,
+        open_fetcher(retries=2, backoff_base=0.2, backoff_max=5) as fetcher,
+    ):
+        outcome = await fetcher.check(server.url("/"), PAGE)
+    assert outcome.findings == [] and outcome.attempts == 3 and len(server.requests) == 3
+    first, second, third = (r.at for r in server.requests)
+    assert 0.19 <= second - first < 0.35  # attempt 1's backoff: base * 2^0
+    assert third - second >= 0.39  # attempt 2's: base * 2^1
+    retries = [e for e in debug_logs if e["event"] == "retrying"]
+    assert [(e["attempt"], e["reason"]) for e in retries] == [
+        (1, "HTTP 503 Service Unavailable"),
+        (2, "HTTP 503 Service Unavailable"),
+    ]
+
+
+async def test_out_of_retries_the_last_answer_stands() -> None:
+    async with serve({"/": status(503)}) as server, open_fetcher(retries=2) as fetcher:
+        outcome = await fetcher.check(server.url("/"), PAGE)
+    assert outcome.findings == [Finding(Kind.SERVER_ERROR, "HTTP 503 Service Unavailable")]
+    assert outcome.attempts == 3 and len(server.requests) == 3
+
+
+async def test_no_retries_configured_means_one_attempt() -> None:
+    async with serve({"/": status(503)}) as server, open_fetcher(retries=0) as fetcher:
+        outcome = await fetcher.check(server.url("/"), PAGE)
+    assert outcome.findings == [Finding(Kind.SERVER_ERROR, "HTTP 503 Service Unavailable")]
+    assert outcome.attempts == 1 and len(server.requests) == 1
+
+
+async def test_a_redirect_target_is_retried_on_its_own() -> None:
+    routes = {"/a": redirect("/b", 301), "/b": sequence(status(502), ok())}
+    async with serve(routes) as server, open_fetcher() as fetcher:
+        outcome = await fetcher.check(server.url("/a"), PAGE)
+    assert outcome.http_status == 200 and outcome.final_url == server.url("/b")
+    assert kinds(outcome.findings) == [Kind.MOVED_PERMANENTLY]
+    assert outcome.attempts == 2 and server.paths() == ["/a", "/b", "/b"]
+
+
+async def test_a_successful_first_attempt_never_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_wait(*args: Any, **kwargs: Any) -> float:
+        raise AssertionError("a healthy answer must not ask for a backoff")
+
+    monkeypatch.setattr(crawler.fetch, "backoff_seconds", no_wait)
+    async with serve({"/": ok(), "/gone": status(404)}) as server, open_fetcher() as fetcher:
+        healthy = await fetcher.check(server.url("/"), PAGE)
+        gone = await fetcher.check(server.url("/gone"), PAGE)
+    assert healthy.findings == [] and healthy.attempts == 1
+    assert kinds(gone.findings) == [Kind.NOT_FOUND] and gone.attempts == 1
+    assert len(server.requests) == 2
 
 
 async def test_429_forever_is_rate_limited() -> None:

@@ -20,11 +20,12 @@ Soft redirects that a redirect-following client never sees: `meta_refresh_target
 from __future__ import annotations
 
 import codecs
+import functools
 import html
 import re
 import string
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from random import Random
@@ -451,10 +452,15 @@ def _strip_words(tokens: list[str], words: set[str]) -> list[str]:
     return [t for t in tokens if t not in words]
 
 
-def _candidates(title: str, hints: Iterable[str]) -> list[list[str]]:
+@functools.lru_cache(maxsize=4096)
+def _candidates(title: str, hints: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
     """Token lists the title may stand for: whole; without a leading and/or trailing part
     (a site name) when what is dropped is shorter than what is kept; and each of those without
-    the hinted site name's words."""
+    the hinted site name's words.
+
+    Cached (immutable result): a card's title is compared with each of its pages' titles, and
+    a page title with the card's at fetch time, again for the archive and again when judging.
+    """
     parts = title_parts(title)
     out = [title_tokens(title)]
     n = len(parts)
@@ -468,10 +474,10 @@ def _candidates(title: str, hints: Iterable[str]) -> list[list[str]]:
     hint_words = {w for h in hints for w in title_tokens(h)}
     if hint_words:
         out.extend(_strip_words(c, hint_words) for c in list(out))
-    return [c for c in out if c]
+    return tuple(tuple(c) for c in out if c)
 
 
-def _dice(a: list[str], b: list[str]) -> float:
+def _dice(a: Sequence[str], b: Sequence[str]) -> float:
     sa, sb = set(a), set(b)
     if not sa or not sb:
         return 0.0
@@ -488,10 +494,16 @@ def title_similarity(card_title: str, page_title: str, provider: str | None = No
     the best Sørensen–Dice coefficient over word sets among those candidates (Dice rather than
     Jaccard: one replaced word in a ten-word headline keeps 0.9, not 0.82).
     """
-    hints = []
+    return _title_similarity(card_title, page_title, provider)
+
+
+@functools.lru_cache(maxsize=4096)
+def _title_similarity(card_title: str, page_title: str, provider: str | None) -> float:
+    # cached: the rot check, the archive decision (run._wants_archive via content_drift) and
+    # the judging ask about the same pair of titles
+    hints: tuple[str, ...] = ()
     if provider:
-        hints.append(provider)
-        hints.append(re.sub(r"^www\.|\.[a-z.]+$", "", provider.lower()))
+        hints = (provider, re.sub(r"^www\.|\.[a-z.]+$", "", provider.lower()))
     cards = _candidates(card_title, hints)
     pages = _candidates(page_title, hints)
     if not cards or not pages:
