@@ -38,11 +38,18 @@ class PreciseThrottler(Throttler):
     (after a TCP connect, say). Counting send times, not grant times, is what keeps a server's
     one-second window within the rate. The window is also a little longer than the period
     (`margin_s`) to absorb the jitter between our send and the server's receive.
+
+    Within a window, grants are at least `spacing` apart: half the average interval, so a
+    window's requests spread over its first half instead of leaving as one burst. A burst of 40
+    hosts x 20 requests at the same instant is what makes a busy server (or a busy measuring
+    log) see them late, bunched against the next window's.
     """
 
     def __init__(self, rate_limit: int, period: float = 1.0, margin_s: float = 0.05) -> None:
         super().__init__(rate_limit=rate_limit, period=period + margin_s, retry_interval=0.005)
         self._tokens: deque[list[float]] = deque()
+        self.spacing = self.period / rate_limit / 2
+        self._next_grant = 0.0
 
     def flush(self) -> None:
         now = time.monotonic()
@@ -52,14 +59,19 @@ class PreciseThrottler(Throttler):
     async def acquire(self) -> list[float]:
         while True:
             self.flush()
+            now = time.monotonic()
+            if now < self._next_grant:
+                await asyncio.sleep(self._next_grant - now)
+                continue
             if len(self._tokens) < self.rate_limit:
                 break
             # stamps moved by mark_sent may leave the deque slightly unsorted: waiting on the
             # head is then conservative, and the loop checks again
-            wait = self._tokens[0][0] + self.period - time.monotonic()
+            wait = self._tokens[0][0] + self.period - now
             await asyncio.sleep(max(wait, self.retry_interval))
-        token = [time.monotonic()]
+        token = [now]
         self._tokens.append(token)
+        self._next_grant = now + self.spacing
         return token
 
 

@@ -1,6 +1,7 @@
 """Host slots (rate, in-flight caps, pauses), without sockets: fake requests record what happens."""
 
 import asyncio
+import itertools
 import time
 from collections import defaultdict
 
@@ -76,3 +77,22 @@ async def test_global_cap_limits_all_hosts_together() -> None:
 
     await asyncio.gather(*(request(f"h{i % 10}") for i in range(60)))
     assert peak == 4
+
+
+async def test_a_window_of_requests_is_spread_not_one_burst() -> None:
+    """20 requests wanted at once at 20/s leave at least half an interval apart (spread over
+    about half a second), and the next window still waits for the first to expire."""
+    pool = HostPool(PolitenessConfig(rate_per_host=20, concurrency_per_host=20, max_in_flight=100))
+    sent: list[float] = []
+
+    async def request() -> None:
+        async with pool.permit("burst.test"):
+            sent.append(time.monotonic())
+
+    await asyncio.gather(*(request() for _ in range(25)))
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    spacing = 1.05 / 20 / 2
+    assert min(gaps[:19]) >= spacing - 0.002
+    assert sent[19] - sent[0] < 0.75  # the window's 20 still go within its first part
+    assert sent[20] - sent[0] >= 1.05 - 0.002  # the 21st waits for the window
+    assert max_in_window(sent) <= 20
