@@ -271,8 +271,8 @@ def amp_retired(amp_url: str, final_url: str | None, web_url: str | None = None)
     that keeps the marker (http -> https, a moved AMP page) is not retirement. Whether the final
     page is healthy is for the other checks (a redirect to the home page is redirect_to_home).
     """
-    if not final_url or _same_page(amp_url, final_url):
-        return None
+    if not final_url or final_url == amp_url or _same_page(amp_url, final_url):
+        return None  # (most AMP pages do not redirect: no need to normalise both)
     if web_url and _same_page(final_url, web_url):
         return f"the AMP page now redirects to the card's canonical page {final_url}"
     if has_amp_marker(amp_url) and not has_amp_marker(final_url):

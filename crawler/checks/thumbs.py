@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 MAX_DEPTH = 8  # nested proxies unwrapped at most
@@ -330,6 +331,7 @@ def _path_embedded(path: str) -> _Layer | None:
 # ---------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)  # provider logos are the same few URLs on thousands of cards
 def proxy_info(url: str) -> ProxyInfo | None:
     """The proxy `url` is (size of the outermost, chain of wrapped URLs), or None if it is none.
 
