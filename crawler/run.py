@@ -33,6 +33,7 @@ from crawler.progress import ProgressSink
 from crawler.report.html_report import write_html_report
 from crawler.report.json_report import summary_section, write_json_report
 from crawler.scheduler import Scheduler
+from crawler.spill import UrlSet
 from crawler.store import Store, outcome_from_row
 from crawler.verdicts import Kind, Severity
 
@@ -85,7 +86,7 @@ class Crawl:
         )
         started = time.monotonic()
         pool = HostPool(config.politeness)
-        seen: set[str] = set()
+        seen = UrlSet()
 
         def on_result(host: HostKey, outcome: UrlOutcome) -> None:
             store.add_url_result(run_id, host, outcome)
@@ -144,6 +145,7 @@ class Crawl:
                 flusher.cancel()
             if scheduler is not None:
                 scheduler.close()
+            seen.close()
             self.progress.close()
             counters["urls_unique"] = len(seen)
             counters["requests_made"] = requests_before + pool.requests
@@ -212,7 +214,7 @@ class Crawl:
         self,
         run_id: int,
         scheduler: Scheduler,
-        seen: set[str],
+        seen: UrlSet,
         already: set[str],
         counters: dict[str, Any],
     ) -> None:
@@ -233,10 +235,7 @@ class Crawl:
                 self.store.add_card(run_id, card)
                 new = 0
                 for link in card.links:
-                    if link.url in seen:
-                        continue
-                    seen.add(link.url)
-                    if link.url in already:
+                    if not seen.add(link.url) or link.url in already:
                         continue
                     plan = self._plan(run_id, link.url, counters)
                     if plan is Plan.REUSED:

@@ -6,7 +6,7 @@ from collections import defaultdict
 from crawler.hosts import host_key
 from crawler.models import Job, LinkKind, UrlOutcome
 from crawler.scheduler import Scheduler
-from crawler.spill import Spill
+from crawler.spill import Spill, UrlSet
 
 
 def _outcome(url: str) -> UrlOutcome:
@@ -133,3 +133,13 @@ def test_spill_is_a_fifo_per_host() -> None:
     assert [j.url for j in spill.take("a", 10)] == [f"http://a/{i}" for i in range(2, 6)]
     assert len(spill) == 0 and spill.take("a", 10) == []
     spill.close()
+
+
+def test_url_set_tells_first_sightings() -> None:
+    seen = UrlSet()
+    assert seen.add("http://a.test/1") and seen.add("http://a.test/2")
+    assert not seen.add("http://a.test/1")
+    assert seen.add("http://A.test/1")  # exact strings: normalising is the link extractor's job
+    assert len(seen) == 3
+    seen.close()
+    assert len(seen) == 3  # the count outlives the table, for the run's counters
