@@ -45,6 +45,13 @@ class Job:
     card_published: str | None = None  # pages: the archive's closest copy is searched near it
     revalidate: bool = False  # an older healthy result exists: send its validators (ETag...)
 
+    @property
+    def rank(self) -> int:
+        """Pages go before images on their host: pages are what times out and gets retried, so
+        starting them early lets their retries overlap with the host's other work instead of
+        trailing after it (longest job first). Images are rarely slow."""
+        return 0 if self.link_kind is LinkKind.PAGE else 1
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:

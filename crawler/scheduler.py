@@ -1,11 +1,12 @@
 """Per-host queues and workers: many hosts progress in parallel, none parks thousands of tasks.
 
-Each host has a short FIFO queue in memory and at most `workers_per_host` worker tasks pulling
-from it, created when work arrives and gone when the host has nothing left. URLs beyond a host's
-`queue_per_host` wait in a `Spill` on disk and are pulled back as the queue drains, so the card
-reader never has to stop: every host gets its first URL as soon as a card names it, and memory
-is bounded by hosts x queue length, not by the corpus. Politeness itself (rate, in-flight caps,
-pauses) lives in `HostPool`; the scheduler only decides which URL goes next.
+Each host has a short queue in memory (pages first, see `Job.rank`; each kind first in, first
+out) and at most `workers_per_host` worker tasks pulling from it, created when work arrives and
+gone when the host has nothing left. URLs beyond a host's `queue_per_host` wait in a `Spill` on
+disk and are pulled back as the queue drains, so the card reader never has to stop: every host
+gets its first URL as soon as a card names it, and memory is bounded by hosts x queue length,
+not by the corpus. Politeness itself (rate, in-flight caps, pauses) lives in `HostPool`; the
+scheduler only decides which URL goes next.
 """
 
 from __future__ import annotations
@@ -26,6 +27,31 @@ CheckFn = Callable[[Job], Awaitable[UrlOutcome]]
 ResultFn = Callable[[HostKey, UrlOutcome], None]
 
 
+class HostQueue:
+    """One host's jobs in memory: pages before the rest, each kind first in, first out."""
+
+    __slots__ = ("_by_rank",)
+
+    def __init__(self) -> None:
+        self._by_rank: tuple[deque[Job], deque[Job]] = (deque(), deque())
+
+    def __len__(self) -> int:
+        return len(self._by_rank[0]) + len(self._by_rank[1])
+
+    def append(self, job: Job) -> None:
+        self._by_rank[job.rank].append(job)
+
+    def extend(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            self.append(job)
+
+    def popleft(self) -> Job | None:
+        for queue in self._by_rank:
+            if queue:
+                return queue.popleft()
+        return None
+
+
 class Scheduler:
     def __init__(
         self,
@@ -41,7 +67,7 @@ class Scheduler:
         self._workers_per_host = workers_per_host
         self._queue_per_host = max(1, queue_per_host)
         self._spill = spill if spill is not None else Spill()
-        self._queues: dict[HostKey, deque[Job]] = {}
+        self._queues: dict[HostKey, HostQueue] = {}
         self._workers: dict[HostKey, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.queued = 0  # submitted, not started (in memory or spilled)
@@ -57,8 +83,8 @@ class Scheduler:
         key = host_key(job.url)
         queue = self._queues.get(key)
         if queue is None:
-            queue = self._queues[key] = deque()
-        # behind anything already spilled for this host, so each host stays first in, first out
+            queue = self._queues[key] = HostQueue()
+        # behind anything already spilled for this host, so each host keeps its order
         if len(queue) < self._queue_per_host and not self._spill.waiting(key):
             queue.append(job)
         else:
@@ -82,10 +108,10 @@ class Scheduler:
             task.add_done_callback(self._tasks.discard)
         self._workers[key] = max(running, wanted)
 
-    def _next(self, key: HostKey, queue: deque[Job]) -> Job | None:
+    def _next(self, key: HostKey, queue: HostQueue) -> Job | None:
         if len(queue) <= self._queue_per_host // 2 and self._spill.waiting(key):
             queue.extend(self._spill.take(key, self._queue_per_host - len(queue)))
-        return queue.popleft() if queue else None
+        return queue.popleft()
 
     async def _work(self, key: HostKey) -> None:
         queue = self._queues[key]

@@ -1,4 +1,4 @@
-"""URLs a host has no room for yet, parked on disk in arrival order.
+"""URLs a host has no room for yet, parked on disk in the order they are due.
 
 The scheduler keeps a short queue per host in memory; everything beyond it waits here, so the
 card reader never has to stop (a stopped reader starves the hosts whose cards come later) and
@@ -16,11 +16,12 @@ from collections import Counter
 
 from crawler.models import Job, LinkKind
 
-_Row = tuple[str, str, str, str | None, str | None, int]
+_Row = tuple[str, int, str, str, str | None, str | None, int]
 
 
 class Spill:
-    """A FIFO per host on disk. Writes are batched: one transaction per `batch` jobs."""
+    """A queue per host on disk: by `Job.rank`, then first in, first out. Writes are batched:
+    one transaction per `batch` jobs."""
 
     def __init__(self, *, batch: int = 2000) -> None:
         # "" = a private temporary database, deleted on close
@@ -32,13 +33,14 @@ class Spill:
             CREATE TABLE pending (
                 seq INTEGER PRIMARY KEY,
                 host TEXT NOT NULL,
+                rank INTEGER NOT NULL,
                 url TEXT NOT NULL,
                 link_kind TEXT NOT NULL,
                 card_title TEXT,
                 card_published TEXT,
                 revalidate INTEGER NOT NULL
             );
-            CREATE INDEX pending_by_host ON pending(host, seq);
+            CREATE INDEX pending_by_host ON pending(host, rank, seq);
             """
         )
         self._batch = batch
@@ -55,6 +57,7 @@ class Spill:
         self._unwritten.append(
             (
                 host,
+                job.rank,
                 job.url,
                 job.link_kind.value,
                 job.card_title,
@@ -67,18 +70,21 @@ class Spill:
             self._write()
 
     def take(self, host: str, limit: int) -> list[Job]:
-        """Up to `limit` of the host's oldest jobs, removed from the spill."""
+        """Up to `limit` of the host's jobs, the most urgent and then the oldest first, removed
+        from the spill."""
         if limit <= 0 or not self._count[host]:
             return []
         self._write()
         rows = self._db.execute(
             "SELECT seq, url, link_kind, card_title, card_published, revalidate FROM pending"
-            " WHERE host = ? ORDER BY seq LIMIT ?",
+            " WHERE host = ? ORDER BY rank, seq LIMIT ?",
             (host, limit),
         ).fetchall()
         if not rows:
             return []
-        self._db.execute("DELETE FROM pending WHERE host = ? AND seq <= ?", (host, rows[-1][0]))
+        self._db.execute("BEGIN")
+        self._db.executemany("DELETE FROM pending WHERE seq = ?", [(row[0],) for row in rows])
+        self._db.execute("COMMIT")
         self._count[host] -= len(rows)
         if not self._count[host]:
             del self._count[host]
@@ -97,8 +103,9 @@ class Spill:
             return
         self._db.execute("BEGIN")
         self._db.executemany(
-            "INSERT INTO pending (host, url, link_kind, card_title, card_published, revalidate)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO pending"
+            " (host, rank, url, link_kind, card_title, card_published, revalidate)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             self._unwritten,
         )
         self._db.execute("COMMIT")

@@ -143,3 +143,41 @@ def test_url_set_tells_first_sightings() -> None:
     assert len(seen) == 3
     seen.close()
     assert len(seen) == 3  # the count outlives the table, for the run's counters
+
+
+async def test_pages_go_before_images_on_their_host() -> None:
+    """Longest job first: pages are what times out and retries, so a host starts them before
+    its images, in memory and from the spill alike; each kind keeps its own order."""
+    order: list[str] = []
+
+    async def check(job: Job) -> UrlOutcome:
+        order.append(job.url)
+        return _outcome(job.url)
+
+    for queue_per_host in (100, 2):  # all in memory; mostly spilled
+        order.clear()
+        scheduler = Scheduler(
+            check, lambda host, o: None, workers_per_host=1, queue_per_host=queue_per_host
+        )
+        for i in range(3):
+            scheduler.submit(Job(f"http://h.test/img{i}.jpg", LinkKind.IMAGE))
+            scheduler.submit(Job(f"http://h.test/page{i}", LinkKind.PAGE))
+        await scheduler.drain()
+        scheduler.close()
+        pages = [u for u in order if "page" in u]
+        images = [u for u in order if "img" in u]
+        assert pages == [f"http://h.test/page{i}" for i in range(3)]
+        assert images == [f"http://h.test/img{i}.jpg" for i in range(3)]
+        assert order.index("http://h.test/page2") < order.index("http://h.test/img1.jpg")
+
+
+def test_spill_hands_back_pages_first() -> None:
+    spill = Spill(batch=2)
+    spill.push("h", Job("http://h/a.jpg", LinkKind.IMAGE))
+    spill.push("h", Job("http://h/1", LinkKind.PAGE))
+    spill.push("h", Job("http://h/b.jpg", LinkKind.IMAGE))
+    spill.push("h", Job("http://h/2", LinkKind.PAGE))
+    assert [j.url for j in spill.take("h", 3)] == ["http://h/1", "http://h/2", "http://h/a.jpg"]
+    assert [j.url for j in spill.take("h", 3)] == ["http://h/b.jpg"]
+    assert len(spill) == 0
+    spill.close()
