@@ -13,12 +13,10 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from quickrun import crawl, quick_config
 from servers import serve
 
-from crawler.config import Config, load_config
-from crawler.progress import NoProgress
-from crawler.run import Crawl, RunResult
-from crawler.store import Store
+from crawler.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,28 +30,7 @@ def write_card(folder: Path, name: str, url: str, *, image: str | None = None) -
 
 
 def config_for(tmp: Path, **recheck: object) -> Config:
-    return load_config(
-        None,
-        {
-            "cards": {"path": tmp / "cards"},
-            "output": {"out": tmp / "out", "progress": False},
-            "state": {"path": tmp / "state.sqlite"},
-            "fetch": {"allow_private": True, "timeout": 2.0, "retries": 0},
-            "politeness": {"rate_per_host": 100.0, "concurrency_per_host": 4},
-            "rot": {"min_runs": 3, "min_days": 0.0},
-            "recheck": recheck,
-            "archive": {"enabled": False},  # never the public archive from a test
-        },
-    )
-
-
-async def crawl(config: Config) -> tuple[RunResult, dict]:
-    store = Store(config.state.path)
-    try:
-        result = await Crawl(config, store, NoProgress()).run()
-    finally:
-        store.close()
-    return result, json.loads(result.report_path.read_text())
+    return quick_config(tmp, rot={"min_runs": 3, "min_days": 0.0}, recheck=recheck)
 
 
 class Switchable:

@@ -3,17 +3,15 @@ drift, AMP rules, archive suggestions from a local fake archive (never the publi
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
 from aiohttp import web
+from quickrun import crawl as run_crawl
+from quickrun import quick_config
 from servers import Recorder, serve
 
-from crawler.config import Config, load_config
-from crawler.progress import NoProgress
-from crawler.run import Crawl
-from crawler.store import Store
+from crawler.config import Config
 
 TEMPLATE = "<html><head><title>Example News</title></head><body>{}</body></html>"
 SORRY = "<p>Sorry, we could not find what you were looking for. Try the search box.</p>" * 5
@@ -28,26 +26,13 @@ def card(folder: Path, name: str, title: str, url: str, extra: str = "") -> None
 
 
 def config_for(tmp: Path, archive: str | None) -> Config:
-    return load_config(
-        None,
-        {
-            "cards": {"path": tmp / "cards"},
-            "output": {"out": tmp / "out", "progress": False},
-            "state": {"path": tmp / "state.sqlite"},
-            "fetch": {"allow_private": True, "timeout": 2.0, "retries": 0},
-            "politeness": {"rate_per_host": 100.0, "concurrency_per_host": 4},
-            "archive": {"endpoint": archive} if archive else {"enabled": False},
-        },
-    )
+    if archive is None:
+        return quick_config(tmp)
+    return quick_config(tmp, archive={"enabled": True, "endpoint": archive})
 
 
 async def crawl(config: Config) -> dict:
-    store = Store(config.state.path)
-    try:
-        result = await Crawl(config, store, NoProgress()).run()
-    finally:
-        store.close()
-    return json.loads(result.report_path.read_text())
+    return (await run_crawl(config))[1]
 
 
 def kinds(report: dict) -> dict[str, set[str]]:
