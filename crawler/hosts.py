@@ -104,13 +104,11 @@ class HostSlot:
     gate: asyncio.Lock = field(default_factory=asyncio.Lock)
     paused_until: float = 0.0  # monotonic time before which nothing is sent to this host
     requests: int = 0
-
     last_retry_after: float = -1e9  # monotonic time of the last Retry-After from this host
+    answered_since_retry_after: bool = True
 
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
-
-    answered_since_retry_after: bool = True
 
     def retry_after(self, seconds: float) -> None:
         """A Retry-After from this host. The URL that got it waits that long (the fetcher's

@@ -19,17 +19,22 @@ from crawler.models import Job, LinkKind
 _Row = tuple[str, int, str, str, str | None, str | None, int]
 
 
+def scratch_db(schema: str) -> sqlite3.Connection:
+    """A private temporary SQLite database with `schema`: in SQLite's page cache until that
+    fills, then in a temporary file, gone on close. Nothing in it needs to survive a crash, so
+    it keeps no journal and never syncs."""
+    db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+    db.executescript(f"PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; {schema}")
+    return db
+
+
 class Spill:
     """A queue per host on disk: by `Job.rank`, then first in, first out. Writes are batched:
     one transaction per `batch` jobs."""
 
     def __init__(self, *, batch: int = 2000) -> None:
-        # "" = a private temporary database, deleted on close
-        self._db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
-        self._db.executescript(
+        self._db = scratch_db(
             """
-            PRAGMA journal_mode = OFF;
-            PRAGMA synchronous = OFF;
             CREATE TABLE pending (
                 seq INTEGER PRIMARY KEY,
                 host TEXT NOT NULL,
@@ -117,11 +122,8 @@ class UrlSet:
     (a Python set of 270,000 URLs is ~40 MB). One lookup-and-insert costs about 2 us."""
 
     def __init__(self) -> None:
-        self._db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
-        self._db.executescript(
+        self._db = scratch_db(
             """
-            PRAGMA journal_mode = OFF;
-            PRAGMA synchronous = OFF;
             CREATE TABLE seen (url TEXT PRIMARY KEY) WITHOUT ROWID;
             BEGIN;  -- never committed: nothing else reads it, and it is dropped on close
             """
