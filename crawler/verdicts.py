@@ -57,6 +57,7 @@ class Kind(StrEnum):
     CARD_CONTROL_CHARACTER = "card_control_character"
     AMP_CACHE_MISMATCH = "amp_cache_mismatch"
     AMP_RETIRED = "amp_retired"
+    CHECK_FAILED = "check_failed"  # linkcheck itself failed on this input: could not verify
     # invalid: the card itself must be fixed
     CARD_PARSE_ERROR = "card_parse_error"
     CARD_MISSING_FIELD = "card_missing_field"
@@ -97,6 +98,7 @@ _WARNING = {
     Kind.CARD_CONTROL_CHARACTER,
     Kind.AMP_CACHE_MISMATCH,
     Kind.AMP_RETIRED,
+    Kind.CHECK_FAILED,
 }
 _INVALID = {
     Kind.CARD_PARSE_ERROR,

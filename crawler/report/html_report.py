@@ -53,6 +53,11 @@ FIX_HINTS: dict[str, tuple[str, str]] = {
         " (webUrl still works).",
         "Remove the card's AMP links.",
     ),
+    "check_failed": (
+        "linkcheck could not judge this link (an internal error, logged with the URL): nothing to"
+        " fix in the card; report it if it repeats.",
+        "Nothing to fix in the card; report it if it repeats.",
+    ),
     "not_found": (
         "Remove the link or point it at an archived copy.",
         "Remove the link or point it at an archived copy.",
