@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import structlog
+
 from crawler.checks.cardrot import card_rot_problems
 from crawler.history import FAILING, RotRules, next_streak
 from crawler.store import CardVerdict, Store
-from crawler.verdicts import card_status, link_problems
+from crawler.verdicts import Kind, card_status, link_problems
+
+log = structlog.get_logger(__name__)
 
 
 def judge_cards(
@@ -21,14 +25,8 @@ def judge_cards(
     verdicts: list[CardVerdict] = []
     unchecked = 0
     for card, links in store.iter_cards_with_links(run_id):
-        problems: list[dict[str, Any]] = list(json.loads(card["card_problems"]))
-        for link in links:
-            if link["url_status"] is None:
-                unchecked += 1
-            problems.extend(link_problems(dict(link)))
-        problems.extend(
-            card_rot_problems(card["title"], card["provider"], [dict(x) for x in links])
-        )
+        unchecked += sum(1 for link in links if link["url_status"] is None)
+        problems = _card_problems(card, links)
         status = card_status(card["disposition"], problems)
         verdicts.append(_verdict(card, status, problems, rules, run_id, at))
         if len(verdicts) >= batch:
@@ -36,6 +34,32 @@ def judge_cards(
             verdicts.clear()
     store.set_card_verdicts(run_id, verdicts)
     return {"links_unchecked": unchecked}
+
+
+def _card_problems(card: Any, links: list[Any]) -> list[dict[str, Any]]:
+    """Every problem of one card; a bug in a rule costs that card a check_failed, not the run."""
+    problems: list[dict[str, Any]] = list(json.loads(card["card_problems"]))
+    try:
+        for link in links:
+            problems.extend(link_problems(dict(link)))
+        problems.extend(
+            card_rot_problems(card["title"], card["provider"], [dict(x) for x in links])
+        )
+    except Exception as exc:
+        log.exception("judge_failed", card=card["path"])
+        kind = Kind.CHECK_FAILED
+        problems.append(
+            {
+                "kind": kind.value,
+                "severity": kind.severity.label,
+                "detail": f"judging this card failed: {type(exc).__name__}",
+                "field": None,
+                "url": None,
+                "http_status": None,
+                "final_url": None,
+            }
+        )
+    return problems
 
 
 def _verdict(
