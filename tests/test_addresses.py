@@ -187,3 +187,21 @@ async def test_dns_errors_pass_through_and_invalid_never_queries() -> None:
 def test_invalid_pins_are_refused() -> None:
     with pytest.raises(ValueError, match="not an IP address"):
         GuardedResolver({"site.test": "localhost"}, inner=FakeResolver({}))
+
+
+async def test_localhost_from_the_system_resolver_is_blocked() -> None:
+    """The real resolver path, no stand-in: `localhost` comes from the hosts file (no query leaves
+    the machine) and every address it names is loopback."""
+    resolver = GuardedResolver()
+    try:
+        with pytest.raises(BlockedAddressError, match="is a loopback address") as caught:
+            await resolver.resolve("localhost", 80)
+        assert is_blocked_address(ipaddress.ip_address(caught.value.ip))
+        allowed = GuardedResolver(allow_private=True)
+        try:
+            answers = await allowed.resolve("localhost", 80)
+        finally:
+            await allowed.close()
+        assert answers and all(ipaddress.ip_address(r["host"]).is_loopback for r in answers)
+    finally:
+        await resolver.close()

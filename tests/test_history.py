@@ -167,10 +167,35 @@ def cli(tmp: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-async def slow_page(request: web.Request) -> web.Response:
-    await asyncio.sleep(0.15)
-    title = f"c{int(request.match_info['n']):02}"  # the card's title (see write_card)
-    return web.Response(text=f"<title>{title}</title>", content_type="text/html")
+class SlowPages:
+    """Card pages that take 0.15 s each; `seen` is set once `after` requests have arrived, so a
+    test signals the child when it is surely crawling, not after a guess at how long that takes."""
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+        self.count = 0
+        self.seen = asyncio.Event()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.count += 1
+        if self.count >= self.after:
+            self.seen.set()
+        await asyncio.sleep(0.15)
+        title = f"c{int(request.match_info['n']):02}"  # the card's title (see write_card)
+        return web.Response(text=f"<title>{title}</title>", content_type="text/html")
+
+
+async def crawling(proc: asyncio.subprocess.Process, pages: SlowPages) -> None:
+    """Wait until the child has made `pages.after` requests; fail if it exits first."""
+    seen = asyncio.create_task(pages.seen.wait())
+    exited = asyncio.create_task(proc.wait())
+    done, _ = await asyncio.wait({seen, exited}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    seen.cancel()
+    if exited in done:
+        _, err = await proc.communicate()
+        raise AssertionError(f"the run ended before crawling: {err.decode()[-2000:]}")
+    exited.cancel()
+    assert seen in done, "no request within a minute"
 
 
 async def start(args: list[str]) -> asyncio.subprocess.Process:
@@ -182,11 +207,12 @@ async def start(args: list[str]) -> asyncio.subprocess.Process:
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 async def test_signal_writes_a_partial_report(tmp_path: Path, signum: int, code: int) -> None:
-    async with serve({"/p/{n}": slow_page}) as server:
+    pages = SlowPages(after=3)
+    async with serve({"/p/{n}": pages.handle}) as server:
         for n in range(60):
             write_card(tmp_path / "cards", f"c{n:02}", server.url(f"/p/{n}"))
         proc = await start(cli(tmp_path))
-        await asyncio.sleep(2.0)
+        await crawling(proc, pages)
         proc.send_signal(signum)
         _, err = await asyncio.wait_for(proc.communicate(), 20)
         assert proc.returncode == code, err.decode()
@@ -199,11 +225,12 @@ async def test_signal_writes_a_partial_report(tmp_path: Path, signum: int, code:
 
 
 async def test_kill_9_then_resume_checks_every_url_once(tmp_path: Path) -> None:
-    async with serve({"/p/{n}": slow_page}) as server:
+    pages = SlowPages(after=20)
+    async with serve({"/p/{n}": pages.handle}) as server:
         for n in range(80):
             write_card(tmp_path / "cards", f"c{n:02}", server.url(f"/p/{n}"))
         proc = await start(cli(tmp_path))
-        await asyncio.sleep(2.5)
+        await crawling(proc, pages)
         proc.kill()
         await proc.wait()
         first = Counter(server.paths())

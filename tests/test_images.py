@@ -6,14 +6,16 @@ import io
 import os
 import struct
 import zlib
+from pathlib import Path
 
 import pytest
 from PIL import Image
+from quickrun import crawl, quick_config
 from servers import ok, open_fetcher, serve
 
 from crawler.checks.image import dimension_problem, inspect_image
 from crawler.models import Finding, ImageInfo, LinkKind
-from crawler.verdicts import Kind
+from crawler.verdicts import Kind, link_problems
 
 HTML = b"<!DOCTYPE html><html><head><title>Oops</title></head><body>login</body></html>"
 MAX_PIXELS = 80_000_000
@@ -70,6 +72,62 @@ def test_wrong_size_is_described() -> None:
     assert dimension_problem(600, 350, info) == "declared 600x350, real 1200x630"
     assert dimension_problem(None, 350, info) is None
     assert dimension_problem(600, None, info) is None
+
+
+@pytest.mark.parametrize(
+    ("real", "detail"),
+    [
+        ((600, 351), "declared 600x350, real 600x351"),  # the height alone
+        ((601, 350), "declared 600x350, real 601x350"),  # the width alone
+        ((350, 600), "declared 600x350, real 350x600"),  # both (turned on its side)
+        ((600, 350), None),
+    ],
+)
+def test_a_size_differing_in_either_dimension_is_a_mismatch(
+    real: tuple[int, int], detail: str | None
+) -> None:
+    info = inspect(encode(real, "PNG"), "image/png")
+    assert isinstance(info, ImageInfo)
+    assert dimension_problem(600, 350, info) == detail
+
+
+def _image_link(declared: tuple[int, int], real: tuple[int, int]) -> dict[str, object]:
+    """A card's image link joined with its URL's stored result, as judging reads it."""
+    return {
+        "field": "images[0].url", "url": "http://img.test/a.png", "url_status": "ok",
+        "http_status": 200, "final_url": "http://img.test/a.png", "findings": "[]",
+        "declared_width": declared[0], "declared_height": declared[1],
+        "image_width": real[0], "image_height": real[1],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("real", [(600, 351), (601, 350), (601, 351)])
+def test_a_stored_image_differing_in_either_dimension_is_rotted(real: tuple[int, int]) -> None:
+    problems = link_problems(_image_link((600, 350), real))
+    assert [(p["kind"], p["severity"]) for p in problems] == [
+        ("image_dimension_mismatch", "rotted")
+    ]
+    assert problems[0]["detail"] == f"declared 600x350, real {real[0]}x{real[1]}"
+    assert link_problems(_image_link((600, 350), (600, 350))) == []
+
+
+async def test_a_card_whose_image_is_only_taller_than_declared_is_rotted(tmp_path: Path) -> None:
+    """The whole way: fetched, decoded, stored, judged, reported."""
+    taller = encode((600, 351), "PNG")
+    async with serve({"/story": ok(), "/pic.png": ok(taller, content_type="image/png")}) as server:
+        cards = tmp_path / "cards"
+        cards.mkdir()
+        (cards / "card.md").write_text(
+            "---\ntitle: ok\npublishedDateTime: 2021-01-01T00:00:00Z\n"
+            f"webUrl: {server.url('/story')}\n"
+            f"images:\n  - url: {server.url('/pic.png')}\n    width: 600\n    height: 350\n---\n"
+        )
+        _, report = await crawl(quick_config(tmp_path))
+    [card] = report["cards"]
+    assert card["status"] == "rotted"
+    assert [(p["field"], p["kind"], p["detail"]) for p in card["problems"]] == [
+        ("images[0].url", "image_dimension_mismatch", "declared 600x350, real 600x351")
+    ]
 
 
 @pytest.mark.parametrize("content_type", ["application/octet-stream", None, "IMAGE/PNG; q=1"])

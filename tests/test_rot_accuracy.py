@@ -227,7 +227,9 @@ def test_cli_rejects_bad_arguments(tmp_path: Path) -> None:
     assert not work.exists()
 
 
-def _linkcheck_has_archive_flags() -> bool:
+def test_linkcheck_offers_every_flag_the_benchmark_passes(tmp_path: Path) -> None:
+    """The benchmark's command line is accepted by `linkcheck run` (a CLI that no longer has a
+    flag, or crashes on import, fails here rather than skipping anything)."""
     done = subprocess.run(
         [sys.executable, "-m", "crawler.cli", "run", "--help"],
         cwd=ROOT,
@@ -235,15 +237,20 @@ def _linkcheck_has_archive_flags() -> bool:
         text=True,
         check=False,
     )
-    return "--archive-endpoint" in done.stdout
+    assert done.returncode == 0, done.stderr[-3000:]
+    command = ra.linkcheck_command(
+        tmp_path, "http://127.0.0.30:9000", [], rate=50, concurrency=8, timeout=2, retries=1
+    )
+    flags = {arg for arg in command[4:] if arg.startswith("--")}
+    assert "--archive-endpoint" in flags
+    missing = sorted(flag for flag in flags if flag not in done.stdout)
+    assert missing == [], f"linkcheck run --help lacks {missing}"
 
 
 @pytest.mark.slow
 def test_a_small_real_run(tmp_path: Path) -> None:
     """The whole benchmark on 150 cards: linkcheck, the simulated web, the fake archive and the
     AMP cache over TLS. The figures are linkcheck's business; this checks the plumbing."""
-    if not _linkcheck_has_archive_flags():
-        pytest.skip("this linkcheck has no --archive-endpoint yet")
     work = tmp_path / "work"
     command = [sys.executable, "-m", "benchmarks.rot_accuracy", "--cards", "150", "--hosts", "3"]
     command += ["--first", "175", "--latency-ms", "0", "--rate", "200", "--work", str(work)]

@@ -45,22 +45,47 @@ async def test_scheduler_runs_hosts_in_parallel_with_few_workers() -> None:
     assert tasks_seen < 60  # 21 hosts x 2 workers, not 2,020 parked tasks
 
 
-async def test_scheduler_stop_leaves_queued_urls_unchecked() -> None:
+async def test_scheduler_stop_lets_in_flight_finish_and_leaves_queued_urls_unchecked() -> None:
     done: list[str] = []
+    third_started = asyncio.Event()
+    release = asyncio.Event()
 
     async def check(job: Job) -> UrlOutcome:
-        await asyncio.sleep(0.05)
+        if job.url.endswith("/2"):
+            third_started.set()
+            await release.wait()  # in flight when the stop comes
         return _outcome(job.url)
 
     scheduler = Scheduler(check, lambda host, o: done.append(o.url), workers_per_host=1)
     for i in range(50):
         scheduler.submit(_job(f"http://h.test/{i}"))
-    await asyncio.sleep(0.12)
+    await third_started.wait()
     scheduler.stop()
-    cancelled = await scheduler.finish_in_flight(grace_s=1.0)
+    release.set()
+    cancelled = await scheduler.finish_in_flight(grace_s=30.0)
     await scheduler.drain()
     assert cancelled == 0  # the one in flight finished within the grace period
-    assert 2 <= len(done) <= 4
+    assert done == ["http://h.test/0", "http://h.test/1", "http://h.test/2"]
+    scheduler.close()
+
+
+async def test_a_check_outliving_the_grace_period_is_cancelled() -> None:
+    done: list[str] = []
+    started = asyncio.Event()
+
+    async def check(job: Job) -> UrlOutcome:
+        started.set()
+        await asyncio.Event().wait()  # never answers
+        return _outcome(job.url)
+
+    scheduler = Scheduler(check, lambda host, o: done.append(o.url), workers_per_host=1)
+    for i in range(5):
+        scheduler.submit(_job(f"http://h.test/{i}"))
+    await started.wait()
+    scheduler.stop()
+    assert await scheduler.finish_in_flight(grace_s=0.1) == 1
+    await scheduler.drain()
+    assert done == []  # its URL stays unchecked, for --resume
     scheduler.close()
 
 

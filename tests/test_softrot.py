@@ -348,12 +348,30 @@ def test_a_site_that_routes_by_id_and_ignores_the_slug() -> None:
     assert verdict[0] is False
 
 
-def test_a_card_whose_own_title_says_not_found_is_not_a_soft_404_by_title() -> None:
-    album = page("Not Found | Music Weekly", ARTICLE_TEXT)
+# A card whose own title is a not-found phrase (an album called "Not Found"): titles are then no
+# evidence either way, so neither the page's "not found" title nor its match with the card's
+# title decides; the probe does.
+
+
+@pytest.mark.parametrize("title", ["Not Found", "Not Found | Music Weekly", "Error 404"])
+def test_a_card_titled_not_found_on_a_page_titled_so_is_not_a_soft_404(title: str) -> None:
+    album = page(title, ARTICLE_TEXT)
     verdict = soft_404_verdict(
         sample(URL, 200, album), sample(PROBE, 404, TEMPLATE_404), card_title="Not Found"
     )
-    assert verdict[0] is False
+    assert verdict == (
+        False, "a random URL in the same folder gets HTTP 404: the 200 is real"
+    )  # fmt: skip
+
+
+def test_a_card_titled_not_found_is_still_judged_by_the_probe() -> None:
+    """Its page, titled "Not Found" like the card, is the site's catch-all template (a random
+    URL gets the same): a soft 404, although the page's title matches the card's."""
+    template = page("Not Found", "<p>Sorry, we could not find that page.</p>")
+    verdict = soft_404_verdict(
+        sample(URL, 200, template), sample(PROBE, 200, template), card_title="Not Found"
+    )
+    assert verdict[0] is True and "same answer as a random URL" in verdict[1]
 
 
 def test_threshold_default() -> None:
