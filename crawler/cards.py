@@ -7,10 +7,13 @@ Problem on its record, so one bad file never stops a run over a million.
 from __future__ import annotations
 
 import fnmatch
+import gc
 import os
 import re
+import stat
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from itertools import islice
@@ -20,12 +23,24 @@ from typing import Any
 import frontmatter
 import yaml
 from frontmatter.default_handlers import YAMLHandler
+from yaml.composer import Composer
+from yaml.events import AliasEvent, ScalarEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from crawler.config import Config
 from crawler.links import describe_char, extract_links, is_absent, show
 from crawler.models import CardRecord, Disposition, Problem
+from crawler.text import preview, safe_text
 from crawler.verdicts import Kind, Severity
+
+# Budgets for one card file: what a hostile file can cost is bounded by these, whatever it holds.
+# The largest of 2,000 real cards is a 143 KB file (all front matter) of 5,195 YAML nodes, nested
+# 6 deep: each budget leaves a wide margin above that.
+MAX_CARD_BYTES = 2 * 1024 * 1024  # a file is read up to this plus one byte, never whole
+MAX_FRONT_MATTER_BYTES = 1024 * 1024
+MAX_YAML_NODES = 50_000  # counted with every alias expanded: a 1 KB alias bomb is refused
+MAX_YAML_DEPTH = 64  # nesting levels; the reader recurses on them
+MAX_NUMBER_CHARS = 1_000  # a longer int or float is refused (its conversion is superlinear)
 
 
 class CardsFolderError(ValueError):
@@ -126,7 +141,8 @@ def find_card_files(root: Path, glob: str = "**/*.md") -> Iterator[Path]:
     this gives every host work from the first seconds of a run instead of after the folders
     before it. Within a folder: its files sorted by name, then its subfolders depth-first.
     Hidden names are skipped unless the glob names them; a directory is entered once even if
-    symlinks lead to it twice.
+    symlinks lead to it twice. Anything else whose name matches is a card file, even if it is not
+    a regular file, so that it is reported rather than silently skipped.
     """
     if not root.exists():
         raise CardsFolderError(f"cards folder not found: {root}")
@@ -176,20 +192,30 @@ def _listing(
         with os.scandir(directory) as scan:
             entries = sorted(scan, key=lambda e: e.name)
     except OSError as exc:
-        raise CardsFolderError(f"cannot read cards folder {directory}: {exc.strerror}") from exc
+        where = safe_text(str(directory))
+        raise CardsFolderError(f"cannot read cards folder {where}: {exc.strerror}") from exc
     if (info.st_dev, info.st_ino) in seen:
         return [], []
     seen.add((info.st_dev, info.st_ino))
     files: list[Path] = []
     subdirs: list[tuple[Path, frozenset[int]]] = []
     for entry in entries:
-        if entry.is_dir():
+        if _is_dir(entry):
             below = pattern.descend(states, entry.name)
             if below:
                 subdirs.append((Path(entry.path), below))
-        elif entry.is_file() and pattern.file_matches(states, entry.name):
+        elif pattern.file_matches(states, entry.name):
+            # Not only regular files: a FIFO, a broken link or a link loop named like a card is
+            # reported invalid with its reason (load_card reads regular files only).
             files.append(Path(entry.path))
     return files, subdirs
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # a symlink loop: is_dir() raises ELOOP; load_card reports the file
+        return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,8 +231,15 @@ _SCALAR_TAGS = frozenset(
 )
 _LoaderBase: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Plain scalars repeat across cards (every key, 'news', 'article', 'true'): resolve each once.
+# Only short ones are kept, so hostile cards cannot fill the worker's memory with their values.
 _PLAIN_TAGS: dict[str, str] = {}
 _PLAIN_TAGS_MAX = 4096
+_PLAIN_TAGS_LONGEST = 64
+_TOO_DEEP = f"front matter is nested more than {MAX_YAML_DEPTH} levels deep"
+
+
+class _OverBudget(Exception):
+    """The front matter exceeds a budget: a parse problem, never retried on the full text."""
 
 
 class _CardLoader(_LoaderBase):  # type: ignore[misc]
@@ -216,8 +249,8 @@ class _CardLoader(_LoaderBase):  # type: ignore[misc]
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         if kind is not ScalarNode:
             return super().resolve(kind, value, implicit)
-        if not implicit[0]:
-            return _STR_TAG  # quoted
+        if not implicit[0] or len(value) > MAX_NUMBER_CHARS:
+            return _STR_TAG  # quoted, or too long for a number or a date: no regex runs on it
         tag = _PLAIN_TAGS.get(value)
         if tag is None:
             tag = _STR_TAG
@@ -225,15 +258,15 @@ class _CardLoader(_LoaderBase):  # type: ignore[misc]
                 if regexp.match(value):
                     tag = candidate
                     break
-            if len(_PLAIN_TAGS) < _PLAIN_TAGS_MAX:
+            if len(_PLAIN_TAGS) < _PLAIN_TAGS_MAX and len(value) <= _PLAIN_TAGS_LONGEST:
                 _PLAIN_TAGS[value] = tag
         return tag
 
     def construct_document(self, node: Node) -> Any:
         self._built: dict[int, Any] = {}  # aliases share a node: build it once
-        return self._build(node)
+        return self._build(node, 1)
 
-    def _build(self, node: Node) -> Any:
+    def _build(self, node: Node, depth: int) -> Any:
         cls, tag = node.__class__, node.tag
         if cls is ScalarNode:
             if tag == _STR_TAG:
@@ -241,23 +274,25 @@ class _CardLoader(_LoaderBase):  # type: ignore[misc]
             if tag in _SCALAR_TAGS:
                 return self.yaml_constructors[tag](self, node)
         elif cls is MappingNode and tag == _MAP_TAG:
-            return self._build_mapping(node)
+            return self._build_mapping(node, depth)
         elif cls is SequenceNode and tag == _SEQ_TAG:
-            return self._build_sequence(node)
+            return self._build_sequence(node, depth)
         return self.construct_object(node, deep=True)
 
-    def _build_mapping(self, node: Node) -> Any:
+    def _build_mapping(self, node: Node, depth: int) -> Any:
         known = self._built.get(id(node))
         if known is not None:
             return known
+        if depth > MAX_YAML_DEPTH:
+            raise _OverBudget(_TOO_DEEP)
         if any(key.tag == _MERGE_TAG for key, _ in node.value):
             return self.construct_object(node, deep=True)  # '<<' merge keys: the full rules
         out: dict[Any, Any] = {}
         self._built[id(node)] = out
         for key_node, value_node in node.value:
-            key = self._build(key_node)
+            key = self._build(key_node, depth + 1)
             try:
-                out[key] = self._build(value_node)
+                out[key] = self._build(value_node, depth + 1)
             except TypeError as exc:
                 raise yaml.constructor.ConstructorError(
                     "while constructing a mapping",
@@ -267,33 +302,137 @@ class _CardLoader(_LoaderBase):  # type: ignore[misc]
                 ) from exc
         return out
 
-    def _build_sequence(self, node: Node) -> Any:
+    def _build_sequence(self, node: Node, depth: int) -> Any:
         known = self._built.get(id(node))
         if known is not None:
             return known
+        if depth > MAX_YAML_DEPTH:
+            raise _OverBudget(_TOO_DEEP)
         out: list[Any] = []
         self._built[id(node)] = out
-        out.extend(self._build(child) for child in node.value)
+        out.extend(self._build(child, depth + 1) for child in node.value)
         return out
 
     def construct_lenient_timestamp(self, node: Node) -> Any:
-        """2020-02-30 looks like a date to YAML but is not one: keep the text, so the card says
-        'publishedDateTime is not a date' instead of failing to parse at all."""
+        """2020-02-30 (or year 0, or an explicit !!timestamp on any text) looks like a date to
+        YAML but is not one: keep the text, so the card says 'publishedDateTime is not a date'
+        instead of failing to parse at all."""
+        if isinstance(node.value, str) and self.timestamp_regexp.match(node.value) is None:
+            return node.value
         try:
             return self.construct_yaml_timestamp(node)
-        except ValueError:
+        except (ValueError, OverflowError):
             return node.value
+
+    def construct_bounded_int(self, node: Node) -> Any:
+        return _number(node, lambda: self.construct_yaml_int(node))
+
+    def construct_bounded_float(self, node: Node) -> Any:
+        return _number(node, lambda: self.construct_yaml_float(node))
+
+
+def _number(node: Node, construct: Callable[[], Any]) -> Any:
+    """An int or float, refused when too long (base-60 and decimal conversions grow faster than
+    the text) or not a number at all (an explicit '!!int' on any text)."""
+    if isinstance(node.value, str) and len(node.value) > MAX_NUMBER_CHARS:
+        problem = f"a number of {len(node.value):,} characters is too long"
+        raise _constructor_error(f"{problem} (at most {MAX_NUMBER_CHARS:,})", node)
+    try:
+        return construct()
+    except (ValueError, IndexError) as exc:  # PyYAML reads '!!int ""' as value[0]
+        raise _constructor_error(f"{show(node.value)} is not a number", node) from exc
+
+
+def _constructor_error(problem: str, node: Node) -> yaml.constructor.ConstructorError:
+    return yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
 
 
 _CardLoader.add_constructor("tag:yaml.org,2002:timestamp", _CardLoader.construct_lenient_timestamp)
+_CardLoader.add_constructor("tag:yaml.org,2002:int", _CardLoader.construct_bounded_int)
+_CardLoader.add_constructor("tag:yaml.org,2002:float", _CardLoader.construct_bounded_float)
+
+
+class _BudgetedLoader(_CardLoader):
+    """_CardLoader composing in Python, counting nodes as they are made with every alias expanded,
+    and the nesting depth: an alias bomb or a huge document is refused when it crosses the budget,
+    before anything is built. PyYAML's own composer does the work; only the counting is added."""
+
+    get_single_node = Composer.get_single_node
+    compose_document = Composer.compose_document
+    compose_scalar_node = Composer.compose_scalar_node
+    compose_sequence_node = Composer.compose_sequence_node
+    compose_mapping_node = Composer.compose_mapping_node
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.anchors: dict[Any, Node] = {}
+        self._nodes = 0
+        self._depth = 0
+        self._sizes: dict[Any, int] = {}  # anchor -> its node count, aliases expanded
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        event = self.peek_event()
+        if isinstance(event, AliasEvent):
+            size = self._sizes.get(event.anchor)
+            if size is None and event.anchor in self.anchors:
+                raise _OverBudget("front matter has an alias inside its own anchor (recursive)")
+            self._count(size or 1)  # an undefined alias: the composer says so
+            return Composer.compose_node(self, parent, index)
+        collection = not isinstance(event, ScalarEvent)
+        if collection:
+            self._depth += 1
+            if self._depth > MAX_YAML_DEPTH:
+                raise _OverBudget(_TOO_DEEP)
+        before = self._nodes
+        self._count(1)
+        node = Composer.compose_node(self, parent, index)
+        if collection:
+            self._depth -= 1
+        if event.anchor is not None:
+            self._sizes[event.anchor] = self._nodes - before
+        return node
+
+    def _count(self, nodes: int) -> None:
+        self._nodes += nodes
+        if self._nodes > MAX_YAML_NODES:
+            raise _OverBudget(
+                f"front matter has more than {MAX_YAML_NODES:,} YAML nodes after alias expansion"
+            )
+
+
+def _can_skip_counting(text: str) -> bool:
+    """Without aliases the densest YAML ('{a,a}', '?\n?\n') holds one node per character, so a
+    text without '*' of under half the node budget is within it: libyaml composes it in C."""
+    return 2 * len(text) + 1 <= MAX_YAML_NODES and "*" not in text
 
 
 def _load_yaml(text: str) -> Any:
-    loader = _CardLoader(text)
+    if _can_skip_counting(text):
+        return _load_with(_CardLoader(text))
+    with _gc_paused():
+        return _load_with(_BudgetedLoader(text))
+
+
+def _load_with(loader: Any) -> Any:
     try:
         return loader.get_single_data()
+    except RecursionError:  # a backstop: depth is checked, but PyYAML's fallbacks recurse too
+        raise _OverBudget(_TOO_DEEP) from None
     finally:
         loader.dispose()
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Tens of thousands of nodes, none of them garbage yet: the cyclic collector would scan
+    them again and again (it triples the time to reach the node budget). Refcounting frees them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # The end of a top-level entry: the next line that is not indented, a comment or a "- " item.
@@ -373,10 +512,21 @@ class _CardHandler(YAMLHandler):
             position = newline + 1
 
     def load(self, fm: str, **kwargs: object) -> Any:
+        _check_front_matter_size(fm)
         data = _load_front_matter(fm, self.include_related)
         if not isinstance(data, dict):
             raise _NotAMapping(data)
         return data
+
+
+def _check_front_matter_size(fm: str) -> None:
+    # A character is at most 4 bytes in UTF-8: only a long text needs encoding to be measured.
+    if 4 * len(fm) > MAX_FRONT_MATTER_BYTES:
+        size = len(fm.encode("utf-8"))
+        if size > MAX_FRONT_MATTER_BYTES:
+            raise _OverBudget(
+                f"front matter is {size:,} bytes, more than the {MAX_FRONT_MATTER_BYTES:,} allowed"
+            )
 
 
 _HANDLERS = {flag: _CardHandler(include_related=flag) for flag in (False, True)}
@@ -408,9 +558,10 @@ def _decode(data: bytes) -> str | Problem:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
+        utf16 = " (it is UTF-16)" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else ""
         detail = (
-            f"not UTF-8: invalid byte 0x{data[exc.start]:02x} at offset {exc.start + offset}"
-            f" (line {line}); save the file as UTF-8"
+            f"not UTF-8{utf16}: invalid byte 0x{data[exc.start]:02x} at offset"
+            f" {exc.start + offset} (line {line}); save the file as UTF-8"
         )
         return Problem(Kind.CARD_PARSE_ERROR, detail)
 
@@ -427,8 +578,7 @@ def _has_rejected_characters(data: bytes) -> bool:
 def _drop_control_characters(text: str) -> tuple[str, list[Problem]]:
     """Remove what YAML would refuse to read, with one warning per character (capped)."""
     problems: list[Problem] = []
-    found = list(_YAML_REJECTS.finditer(text))
-    for match in found[:_MAX_CONTROL_PROBLEMS]:
+    for match in islice(_YAML_REJECTS.finditer(text), _MAX_CONTROL_PROBLEMS):
         line = text.count("\n", 0, match.start()) + 1
         column = match.start() - text.rfind("\n", 0, match.start())
         where = f"line {line}, column {column}"
@@ -437,12 +587,13 @@ def _drop_control_characters(text: str) -> tuple[str, list[Problem]]:
             f" (in {key})" if key else ""
         )
         problems.append(Problem(Kind.CARD_CONTROL_CHARACTER, detail, field=key))
-    if len(found) > _MAX_CONTROL_PROBLEMS:
-        more = len(found) - _MAX_CONTROL_PROBLEMS
+    kept, found = _YAML_REJECTS.subn("", text)  # counted, not listed: a file may be all NULs
+    if found > _MAX_CONTROL_PROBLEMS:
+        more = found - _MAX_CONTROL_PROBLEMS
         problems.append(
             Problem(Kind.CARD_CONTROL_CHARACTER, f"dropped {more} more control characters")
         )
-    return _YAML_REJECTS.sub("", text), problems
+    return kept, problems
 
 
 def _top_level_key(text: str, position: int) -> str | None:
@@ -452,7 +603,7 @@ def _top_level_key(text: str, position: int) -> str | None:
         end = text.find("\n", start)
         key, colon, _ = text[start : end if end >= 0 else len(text)].partition(":")
         if colon and key.strip() and key[0] not in " \t#-":
-            return key.strip()
+            return preview(key.strip())
         if start == 0:
             return None
         start = text.rfind("\n", 0, start - 1) + 1
@@ -461,17 +612,18 @@ def _top_level_key(text: str, position: int) -> str | None:
 def _yaml_error_detail(exc: yaml.YAMLError) -> str:
     """'YAML error at line 12, column 5: <problem> (<context> at line 11, column 3)'."""
     if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
-        return f"YAML error: {exc}"
+        return f"YAML error: {preview(str(exc))}"
     mark = exc.problem_mark
     detail = (
-        f"YAML error at line {mark.line + _FM_FIRST_LINE}, column {mark.column + 1}: {exc.problem}"
+        f"YAML error at line {mark.line + _FM_FIRST_LINE}, column {mark.column + 1}:"
+        f" {preview(exc.problem)}"  # it may quote the card: an alias, a tag, a key
     )
     if exc.context:
         context = exc.context_mark
         where = ""
         if context is not None:
             where = f" at line {context.line + _FM_FIRST_LINE}, column {context.column + 1}"
-        detail += f" ({exc.context}{where})"
+        detail += f" ({preview(exc.context)}{where})"
     return detail
 
 
@@ -489,6 +641,8 @@ def _parse(text: str, include_related: bool) -> dict[str, Any] | Problem:
         return _parse_problem(f"front matter is {what}: it must be 'key: value' lines")
     except yaml.YAMLError as exc:
         return _parse_problem(_yaml_error_detail(exc))
+    except _OverBudget as exc:
+        return _parse_problem(str(exc))
     return dict(metadata)
 
 
@@ -511,10 +665,15 @@ def _parse_datetime(value: Any) -> datetime | str:
             moment = datetime.fromisoformat(value.strip())
         except ValueError as exc:
             reason = str(exc)
-            return "" if reason.startswith("Invalid isoformat") else reason
+            return "" if reason.startswith("Invalid isoformat") else preview(reason)
     else:
         return ""
-    return moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
+    moment = moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
+    try:
+        moment.astimezone(UTC)  # 0001-01-01T00:00+01:00 is a datetime, but not one in UTC
+    except OverflowError:
+        return "out of range in UTC"
+    return moment
 
 
 def _iso(moment: datetime) -> str:
@@ -614,13 +773,13 @@ def _when(moment: datetime, bound: datetime) -> str:
 
 def load_card(path: Path, root: Path, options: CardOptions) -> CardRecord:
     """Read, parse, filter and validate one card file. Never raises."""
-    record = CardRecord(path=_relative(path, root), disposition=Disposition.INVALID)
+    record = CardRecord(path=card_path(path, root), disposition=Disposition.INVALID)
     try:
         _load_into(record, path, options)
     except Exception as exc:  # a bug or an odd file must cost one card, not the run
         record.disposition = Disposition.INVALID
         record.links = []
-        detail = f"could not read the card: {type(exc).__name__}: {exc}"
+        detail = f"could not read the card: {type(exc).__name__}: {preview(str(exc))}"
         record.problems.append(Problem(Kind.CARD_PARSE_ERROR, detail))
     return record
 
@@ -629,6 +788,12 @@ def iter_cards(root: Path, options: CardOptions, glob: str = "**/*.md") -> Itera
     """Every card file under root, loaded, in find_card_files order."""
     for path in find_card_files(root, glob):
         yield load_card(path, root, options)
+
+
+def card_path(path: Path, root: Path) -> str:
+    """The card's path as reported: relative to root, posix, and valid text even when the file
+    name is not UTF-8 (its bytes are shown as \\xNN)."""
+    return safe_text(_relative(path, root))
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -642,11 +807,9 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def _load_into(record: CardRecord, path: Path, options: CardOptions) -> None:
-    try:
-        with open(path, "rb", buffering=0) as file:  # unbuffered: one read of the whole file
-            data = file.readall()
-    except OSError as exc:
-        record.problems.append(Problem(Kind.CARD_PARSE_ERROR, f"cannot read file: {exc.strerror}"))
+    data = _read(path)
+    if isinstance(data, Problem):
+        record.problems.append(data)
         return
     text = _decode(data)
     if isinstance(text, Problem):
@@ -662,6 +825,63 @@ def _load_into(record: CardRecord, path: Path, options: CardOptions) -> None:
         record.problems.append(fm)
         return
     _judge(record, fm, options)
+
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+_FILE_TYPES = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _read(path: Path) -> bytes | Problem:
+    """The file's bytes, if it is a regular file of at most MAX_CARD_BYTES.
+
+    Opened without blocking (a FIFO would wait for a writer forever) and read up to the cap plus
+    one byte, so a huge file, or one that grows while it is read, costs no more than the cap.
+    """
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        return _read_problem(exc)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((name for test, name in _FILE_TYPES if test(info.st_mode)), "special")
+            return _parse_problem(f"cannot read file: it is {kind}, not a regular file")
+        if info.st_size > MAX_CARD_BYTES:
+            return _too_large()
+        data = _read_at_most(fd, info.st_size + 1, MAX_CARD_BYTES + 1)
+    except OSError as exc:
+        return _read_problem(exc)
+    finally:
+        os.close(fd)
+    return _too_large() if len(data) > MAX_CARD_BYTES else data  # it grew, or stat said 0
+
+
+def _too_large() -> Problem:
+    return _parse_problem(f"the file is larger than the {MAX_CARD_BYTES:,} bytes allowed")
+
+
+def _read_at_most(fd: int, first: int, limit: int) -> bytes:
+    """Up to `limit` bytes; `first` (the size stat gave, plus one) is asked for in one read."""
+    chunks: list[bytes] = []
+    total, want = 0, min(first, limit)
+    while want > 0:
+        chunk = os.read(fd, want)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        want = limit - total
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _read_problem(exc: OSError) -> Problem:
+    return _parse_problem(f"cannot read file: {preview(exc.strerror or str(exc))}")
 
 
 def _judge(record: CardRecord, fm: Mapping[str, Any], options: CardOptions) -> None:

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urljoin
 
 from crawler.models import Link, LinkKind, Problem
+from crawler.text import preview, safe_text
 from crawler.verdicts import Kind
 
 # Page fields, in the order they are reported.
@@ -36,6 +37,11 @@ _SIMPLE_URL = re.compile(
     r"((?:[/?][^\s\x00-\x1f\x7f-\x9f#]*)?)(?:#[^\s\x00-\x1f\x7f-\x9f]*)?\Z"
 )
 _MAX_SHOWN = 80
+# Longer URLs are invalid: servers refuse them (414) well before this, and a card of 1 MB URLs
+# must not become 1 MB problems and requests. The longest URL of 2,000 real cards has 561.
+MAX_URL_CHARS = 8_192
+# A declared image size above this is not a size (and would not fit the store's integers).
+MAX_DIMENSION = 2**31 - 1
 
 
 class UrlForm(StrEnum):
@@ -51,11 +57,12 @@ class Classification(NamedTuple):
 
 
 def show(value: Any) -> str:
-    """A value as a maintainer should see it in a problem: repr, cut to about 80 characters."""
+    """A value as a maintainer should see it in a problem: repr, cut to about 80 characters.
+
+    Never the repr of a whole value: a 1 KB YAML alias bomb expands to gigabytes."""
     if isinstance(value, str):
         return repr(value if len(value) <= _MAX_SHOWN else value[: _MAX_SHOWN - 3] + "...")
-    text = repr(value)
-    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+    return preview(value, _MAX_SHOWN)
 
 
 def is_absent(value: Any) -> bool:
@@ -76,6 +83,11 @@ def classify_url(raw: str) -> Classification:
     """Absolute http(s), protocol-relative, relative, or invalid with the precise reason."""
     if raw == "":
         return Classification(UrlForm.INVALID, "it is empty")
+    if len(raw) > MAX_URL_CHARS:
+        return Classification(
+            UrlForm.INVALID,
+            f"it has {len(raw):,} characters, more than the {MAX_URL_CHARS:,} allowed",
+        )
     bad = _BAD_CHAR.search(raw)
     if bad:
         at = bad.start()
@@ -91,7 +103,7 @@ def classify_url(raw: str) -> Classification:
     if raw[:4].lower() == "www.":
         # Resolving it would silently check a path on the base site instead.
         return Classification(
-            UrlForm.INVALID, f"it has no scheme (did you mean 'https://{raw[:60]}'?)"
+            UrlForm.INVALID, f"it has no scheme (did you mean 'https://{safe_text(raw[:60])}'?)"
         )
     return Classification(UrlForm.RELATIVE)
 
@@ -100,11 +112,14 @@ def _classify_with_scheme(raw: str, scheme: re.Match[str]) -> Classification:
     name = scheme.group(1)
     if name.lower() not in _DEFAULT_PORTS:
         return Classification(
-            UrlForm.INVALID, f"scheme '{name}:' is not http or https, so it cannot be checked"
+            UrlForm.INVALID,
+            f"scheme '{preview(name, _MAX_SHOWN)}:' is not http or https, so it cannot be checked",
         )
     rest = raw[scheme.end() :]
     if not rest.startswith("//"):
-        return Classification(UrlForm.INVALID, f"'{name}:' must be followed by '//' and a host")
+        return Classification(
+            UrlForm.INVALID, f"'{preview(name, _MAX_SHOWN)}:' must be followed by '//' and a host"
+        )
     reason = _authority_problem(rest[2:])
     return Classification(UrlForm.INVALID if reason else UrlForm.ABSOLUTE, reason)
 
@@ -132,15 +147,15 @@ def _authority_problem(rest: str) -> str | None:
     authority, _ = _split_authority(rest)
     hostport = authority.rpartition("@")[2]
     if hostport.startswith("[") and "]" not in hostport:
-        return f"the IPv6 host {hostport!r} has no closing ']'"
+        return f"the IPv6 host {show(hostport)} has no closing ']'"
     host, port = _split_host_port(hostport)
     if not host:
         return "it has no host"
     forbidden = _HOST_FORBIDDEN.search(host)
     if forbidden:
-        return f"the host {host!r} contains {forbidden.group()!r}"
+        return f"the host {show(host)} contains {forbidden.group()!r}"
     if port and (not _PORT.fullmatch(port) or int(port) > 65535):
-        return f"the port {port!r} is not a number from 0 to 65535"
+        return f"the port {show(port)} is not a number from 0 to 65535"
     return None
 
 
@@ -190,7 +205,11 @@ def resolve_relative(raw: str, base_url: str) -> str:
     drop the '/ai' and check a URL the site never serves.
     """
     base = base_url.partition("#")[0].partition("?")[0]
-    return urljoin(base if base.endswith("/") else base + "/", raw.lstrip("/"))
+    base = base if base.endswith("/") else base + "/"
+    try:
+        return urljoin(base, raw.lstrip("/"))
+    except ValueError:  # urljoin refuses some odd bases ('http://[x/'): join them as text
+        return base + raw.lstrip("/")
 
 
 def _base_scheme(base_url: str | None) -> str:
@@ -212,6 +231,8 @@ class _Collector:
         self.problems: list[Problem] = []
 
     def problem(self, kind: Kind, field: str, detail: str, url: str | None = None) -> None:
+        if url is not None and len(url) > MAX_URL_CHARS:
+            url = preview(url, MAX_URL_CHARS)  # the problem's detail already says how long
         self.problems.append(Problem(kind=kind, detail=detail, field=field, url=url))
 
     def invalid_field(self, field: str, detail: str) -> None:
@@ -225,7 +246,7 @@ class _Collector:
             self.invalid_field(field, f"{field} must be a URL in quotes, got {show(raw)}")
             return None
         value = self._strip(raw, field)
-        simple = _normalise_simple(value)
+        simple = _normalise_simple(value) if len(value) <= MAX_URL_CHARS else None
         if simple is not None:
             return simple
         form, reason = classify_url(value)
@@ -322,9 +343,11 @@ class _Collector:
         if value is None:
             return None
         whole = isinstance(value, int) and not isinstance(value, bool)  # YAML's true is an int
-        if whole and value > 0:
+        if whole and 0 < value <= MAX_DIMENSION:
             return int(value)
-        what = "a positive whole number" if whole else "a whole number"
+        what = "a whole number"
+        if whole:
+            what = "a positive whole number" if value <= 0 else f"at most {MAX_DIMENSION:,}"
         self.invalid_field(f"{field}.{name}", f"{field}.{name} must be {what}, got {show(value)}")
         return None
 
