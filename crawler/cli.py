@@ -6,8 +6,11 @@ import argparse
 import asyncio
 import json
 import signal
+import sqlite3
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, NoReturn
@@ -16,16 +19,29 @@ import structlog
 
 from crawler import __version__
 from crawler.addresses import parse_resolve
-from crawler.cards import CardsFolderError
-from crawler.config import Config, ConfigError, load_config
-from crawler.lock import RunLock, StoreLocked
+from crawler.cards import CardsFolderError, find_card_files
+from crawler.config import CardsConfig, Config, ConfigError, load_config
+from crawler.lock import RunLock, describe
 from crawler.logs import configure_logging
 from crawler.progress import make_progress
+from crawler.redact import redact_text
 from crawler.report.csv_junit import write_csv_report, write_junit_report
 from crawler.report.html_report import write_html_report
-from crawler.report.json_report import write_json_report
+from crawler.report.json_report import (
+    ReportWriteError,
+    check_output_folder,
+    write_json_report,
+)
 from crawler.run import Crawl, RunResult
-from crawler.store import Store
+from crawler.store import (
+    RunRow,
+    Store,
+    StoreError,
+    check_store_path,
+    environment_error,
+    store_error,
+)
+from crawler.text import safe_text
 from crawler.verdicts import Severity
 
 log = structlog.get_logger("linkcheck")
@@ -53,10 +69,29 @@ def report_formats(text: str) -> list[str]:
 
 class ExitCode(IntEnum):
     OK = 0  # nothing at or above --fail-on
-    PROBLEMS = 1  # something at or above --fail-on
-    USAGE = 2  # bad flags or config, nothing was checked
+    PROBLEMS = 1  # something at or above --fail-on; only ever this
+    # the operator's to fix: flags, config, cards folder, store, --out (one line on stderr).
+    # Checked before the first request; a report write that fails after the crawl is one too
+    # (the results are in the store: `linkcheck report` rebuilds the reports)
+    USAGE = 2
+    INTERNAL = 3  # a bug in linkcheck: the traceback is in the log; the run is resumable
     INTERRUPTED = 130  # SIGINT: partial report written
     TERMINATED = 143  # SIGTERM: partial report written
+
+
+EXIT_CODES_HELP = """exit codes:
+  0    nothing at or above --fail-on was found
+  1    cards at or above --fail-on were found (only that)
+  2    an error for the operator to fix, in one line: flags, config, cards folder, store,
+       --out (not writable, a file, full); nothing is fetched. If writing the reports fails
+       after a crawl, its results are kept in the store: `linkcheck report` rebuilds them
+  3    internal error (a bug): the traceback is in the log; `linkcheck run --resume`
+       continues the run
+  130  interrupted by SIGINT (a partial report is written)
+  143  stopped by SIGTERM (a partial report is written)"""
+
+# the errors that are the operator's to fix: one line, exit 2
+OPERATOR_ERRORS = (ConfigError, CardsFolderError, StoreError, ReportWriteError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,11 +103,21 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="linkcheck", description="Check news cards' links, images and pages.")
+    parser = _Parser(
+        prog="linkcheck",
+        description="Check news cards' links, images and pages.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"linkcheck {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = commands.add_parser("run", help="crawl the cards and write the reports")
+    run = commands.add_parser(
+        "run",
+        help="crawl the cards and write the reports",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_common(run)
     run.add_argument("--cards", metavar="DIR", help="folder of card files (cards.path)")
     run.add_argument("--glob", help="which files are cards, relative to the folder (cards.glob)")
@@ -252,45 +297,75 @@ def exit_code_for(by_status: dict[str, int], fail_on: str) -> ExitCode:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging(args.log_format or "auto", verbose=args.verbose)
     try:
-        config = resolve_config(args)
-    except ConfigError as exc:
-        print(f"linkcheck: error: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
-    configure_logging(config.output.log_format, verbose=args.verbose)
-    try:
-        if args.command == "run":
-            return _run(config, resume=args.resume)
-        if args.command == "demo":
-            from crawler.demo import main as demo_main  # the simulated web is only needed here
+        return _main(args)
+    except OPERATOR_ERRORS as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:  # outside the crawl, whose signal handlers write a partial report
+        return _fail("interrupted", code=ExitCode.INTERRUPTED, prefix="linkcheck: ")
+    except Exception as exc:  # a bug: never exit 1, which means "broken cards found"
+        log.exception("internal_error", command=args.command)
+        resume = " `linkcheck run --resume` continues the run;" if args.command == "run" else ""
+        return _fail(
+            # the exception's text stays in the log, where URL secrets are redacted
+            f"internal error ({type(exc).__name__}), a bug in linkcheck:{resume} the traceback"
+            " is in the log above",
+            code=ExitCode.INTERNAL,
+            prefix="linkcheck: ",
+        )
 
-            return demo_main(Path(args.out or "reports/demo"))
-        if args.command == "history":
-            return _history(config, args.target)
-        return _report(config, args.run, args.format)
-    except (ConfigError, CardsFolderError) as exc:
-        print(f"linkcheck: error: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
+
+def _main(args: argparse.Namespace) -> int:
+    config = resolve_config(args)
+    configure_logging(config.output.log_format, verbose=args.verbose, redaction=config.redact)
+    if args.command == "run":
+        return _run(config, resume=args.resume)
+    if args.command == "demo":
+        from crawler.demo import main as demo_main  # the simulated web is only needed here
+
+        out = Path(args.out or "reports/demo")
+        check_output_folder(out)
+        return demo_main(out)
+    if args.command == "history":
+        return _history(config, args.target)
+    return _report(config, args.run, args.format)
+
+
+def _fail(
+    message: str, *, code: ExitCode = ExitCode.USAGE, prefix: str = "linkcheck: error: "
+) -> int:
+    """One line on stderr, whatever the message holds."""
+    print(prefix + " ".join(safe_text(message).split()), file=sys.stderr)
+    return code
+
+
+def check_cards_folder(cards: CardsConfig) -> None:
+    """The cards folder exists, can be read and holds at least one card: before any request."""
+    if not cards.path.exists():
+        raise ConfigError(f"cards folder not found: {cards.path} (set --cards or cards.path)")
+    if next(iter(find_card_files(cards.path, cards.glob)), None) is None:
+        raise CardsFolderError(
+            f"no card files in {cards.path} matching {cards.glob!r} (check --cards and --glob)"
+        )
 
 
 def _run(config: Config, *, resume: bool = False) -> int:
-    if not config.cards.path.is_dir():
-        raise ConfigError(
-            f"cards folder not found: {config.cards.path} (set --cards or cards.path)"
-        )
+    check_cards_folder(config.cards)
+    check_output_folder(config.output.out)
+    check_store_path(config.state.path)
     lock = RunLock(config.state.path)
+    lock.acquire()
     try:
-        lock.acquire()
-    except StoreLocked as exc:
-        print(f"linkcheck: error: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
-    if lock.took_over:
-        log.warning("stale_lock_taken_over", previous=lock.took_over)
-    store = Store(config.state.path)
-    try:
-        result, signum = asyncio.run(_crawl(config, store, resume=resume))
+        if lock.took_over:
+            log.warning("stale_lock_taken_over", previous=lock.took_over)
+        with _session(Store(config.state.path), resume_hint=True) as store:
+            store.check_usable()
+            try:
+                result, signum = asyncio.run(_crawl(config, store, resume=resume))
+            except ReportWriteError as exc:
+                raise _results_kept(exc, store) from exc
     finally:
-        store.close()
         lock.release()
     _print_summary(result)
     if signum == signal.SIGINT:
@@ -298,6 +373,64 @@ def _run(config: Config, *, resume: bool = False) -> int:
     if signum == signal.SIGTERM:
         return ExitCode.TERMINATED
     return exit_code_for(result.by_status, config.output.fail_on)
+
+
+def _results_kept(exc: ReportWriteError, store: Store) -> ReportWriteError:
+    """The crawl finished but its report could not be written: where its results are."""
+    run = store.run()
+    which = f"run {run.id}'s" if run else "the run's"
+    return ReportWriteError(
+        exc.path,
+        f"{exc.reason}; {which} results are in {safe_text(str(store.path))}:"
+        " `linkcheck report` rebuilds the reports",
+    )
+
+
+@contextmanager
+def _session(store: Store, *, resume_hint: bool = False) -> Iterator[Store]:
+    """The store for one command. SQLite failing for the file's or the machine's sake (a full
+    disk, another program's lock...) is a StoreError, one line. And the frames an exception
+    holds (a generator still reading the store, say) let go before the store is closed, not at
+    exit with an "Exception ignored" traceback."""
+    try:
+        yield store
+    except sqlite3.Error as exc:
+        _release_frames(exc)
+        if not environment_error(exc):
+            raise
+        error = store_error(store.path, exc)
+        damaged = getattr(exc, "sqlite_errorname", "").startswith(
+            ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+        )
+        hint = "; `linkcheck run --resume` continues the run" if resume_hint and not damaged else ""
+        raise StoreError(error.path, error.reason + hint) from exc
+    except BaseException as exc:
+        _release_frames(exc)
+        raise
+    finally:
+        _close(store)
+
+
+def _release_frames(exc: BaseException) -> None:
+    """Clear the locals of every frame in the tracebacks of exc and of the exceptions behind
+    it (the code and line numbers stay, for the log)."""
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+
+
+def _close(store: Store) -> None:
+    """Close the store; a store that fails again on closing must not hide the first error."""
+    try:
+        store.close()
+    except sqlite3.Error as exc:
+        log.warning("store_close_failed", error=str(exc))
 
 
 async def _crawl(
@@ -317,30 +450,47 @@ async def _crawl(
     return result, (received[0] if received else None)
 
 
+def open_existing_store(path: Path) -> Store:
+    """The store of `report` and `history`, which never make one."""
+    if not path.exists() and not path.is_symlink():
+        raise StoreError(path, "no store here: run `linkcheck run` first, or give --state")
+    return Store(path)
+
+
 def _report(config: Config, run_id: int | None, formats: list[str]) -> int:
-    if not config.state.path.is_file():
-        raise ConfigError(f"no store at {config.state.path}: run `linkcheck run` first")
-    store = Store(config.state.path)
-    try:
-        run = store.run(run_id)
-        if run is None:
-            raise ConfigError(f"no run {run_id or ''} in {config.state.path}".replace("  ", " "))
+    with _session(open_existing_store(config.state.path)) as store:
+        run = _chosen_run(store, run_id)
+        check_output_folder(config.output.out)
         paths = [WRITERS[name](store, run.id, config.output.out) for name in formats]
-    finally:
-        store.close()
     for path in paths:
         print(path)
     return ExitCode.OK
 
 
+def _chosen_run(store: Store, run_id: int | None) -> RunRow:
+    """The run to report: the one asked for, or the last, unless a live run is still on it."""
+    run = store.run(run_id)
+    if run is None:
+        last = store.run()
+        if last is None:
+            raise StoreError(store.path, "holds no run yet: `linkcheck run` first")
+        raise StoreError(store.path, f"has no run {run_id} (runs 1 to {last.id})")
+    if run.state == "running":
+        holder = RunLock(store.path).live_holder()
+        if holder is not None:
+            raise StoreError(
+                store.path,
+                f"run {run.id} is still going ({describe(holder)}): wait for it, or give"
+                " --run an earlier one",
+            )
+    return run
+
+
 def _history(config: Config, target: str) -> int:
-    if not config.state.path.is_file():
-        raise ConfigError(f"no store at {config.state.path}: run `linkcheck run` first")
-    store = Store(config.state.path)
-    try:
+    with _session(open_existing_store(config.state.path)) as store:
+        if store.run() is None:
+            raise StoreError(store.path, "holds no run yet: `linkcheck run` first")
         lines = history_lines(store, target)
-    finally:
-        store.close()
     if not lines:
         raise ConfigError(f"no history for {target} in {config.state.path}")
     print("\n".join(lines))
@@ -348,7 +498,8 @@ def _history(config: Config, target: str) -> int:
 
 
 def history_lines(store: Store, target: str) -> list[str]:
-    """One line per run that saw the URL (target has ://) or the card (a path)."""
+    """One line per run that saw the URL (target has ://, the real URL as stored) or the card (a
+    path). URLs in them are redacted (crawler/redact.py), like the reports."""
     if "://" in target:
         return [_url_line(r, target) for r in store.url_timeline(target)]
     lines = []
@@ -369,17 +520,17 @@ def _url_line(r: Any, target: str) -> str:
     if r["reused_from"]:
         line += f" (reused from run {r['reused_from']})"
     if r["final_url"] and r["final_url"] != target:
-        line += f"  -> {r['final_url']}"
+        line += f"  -> {redact_text(r['final_url'])}"
     return line.rstrip()
 
 
 def _print_summary(result: RunResult) -> None:
     counts = ", ".join(f"{n} {label}" for label, n in result.by_status.items() if n)
     state = "" if result.state == "finished" else f" ({result.state}: partial report)"
-    print(f"{counts or 'no cards'}{state}; report: {result.report_path}")
+    print(redact_text(f"{counts or 'no cards'}{state}; report: {result.report_path}"))
     dashboard = result.report_path.with_name("report.html")
     if dashboard.is_file():
-        print(f"dashboard: {dashboard.resolve().as_uri()}")
+        print(redact_text(f"dashboard: {dashboard.resolve().as_uri()}"))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ Every key config.yaml may hold is a field here; an unknown key or a wrong type i
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -14,6 +15,9 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
 
 import yaml
+
+from crawler.redact import DEFAULT_SECRET_PARAMS
+from crawler.text import preview, safe_text
 
 FailOn = Literal["broken", "rotted", "warning", "never"]
 LogFormat = Literal["auto", "console", "json"]
@@ -59,6 +63,8 @@ class FetchConfig:
     max_page_bytes: int = 1_000_000
     max_image_bytes: int = 10_000_000
     max_image_pixels: int = 80_000_000  # decompression-bomb guard
+    # bytes of decoded pixels in memory at once, all image decodes together (8 MP of RGB)
+    image_decode_budget_bytes: int = 32_000_000
     user_agent: str = "linkcheck/0.1 (+https://example.invalid/linkcheck)"
     allow_private: bool = False
     resolve: dict[str, str] = field(default_factory=dict)  # host -> IP, like curl --resolve
@@ -103,6 +109,14 @@ class RotConfig:
 
 
 @dataclass(slots=True)
+class RedactConfig:
+    # query parameters whose values are masked in reports and logs: names or patterns (*_token),
+    # case-insensitive; `params` replaces the built-in list, `extra_params` adds to it
+    params: list[str] = field(default_factory=lambda: list(DEFAULT_SECRET_PARAMS))
+    extra_params: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class Config:
     cards: CardsConfig = field(default_factory=CardsConfig)
     links: LinksConfig = field(default_factory=LinksConfig)
@@ -113,6 +127,7 @@ class Config:
     recheck: RecheckConfig = field(default_factory=RecheckConfig)
     rot: RotConfig = field(default_factory=RotConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
+    redact: RedactConfig = field(default_factory=RedactConfig)
 
     def to_jsonable(self) -> dict[str, Any]:
         """The effective config, as recorded in report.json."""
@@ -163,7 +178,7 @@ def parse_bound(text: str, *, upper: bool) -> datetime:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
         raise ConfigError(
-            f"not a year or ISO date: {text!r} (try 2020, 2020-05 or 2020-05-07)"
+            f"not a year or ISO date: {_shown(text)} (try 2020, 2020-05 or 2020-05-07)"
         ) from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -176,7 +191,7 @@ def parse_duration(text: str) -> float:
     """`7d`, `12h`, `30m`, `90s`, `2w` or plain seconds, as seconds."""
     match = _DURATION.match(str(text))
     if not match:
-        raise ConfigError(f"not a duration: {text!r} (try 7d, 12h, 30m or 90s)")
+        raise ConfigError(f"not a duration: {_shown(text)} (try 7d, 12h, 30m or 90s)")
     return float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
 
 
@@ -184,38 +199,56 @@ def parse_duration(text: str) -> float:
 # Loading
 
 
+def _shown(value: Any) -> str:
+    """A value in an error message: bounded, whatever the YAML held (an alias bomb included)."""
+    return preview(repr(value) if isinstance(value, str) else value)
+
+
 def _coerce(section: str, key: str, hint: Any, value: Any) -> Any:
     where = f"{section}.{key}"
     if value is None:
         return None
     if hint is Path or hint == Path | None:
+        if isinstance(value, list | dict):
+            raise ConfigError(f"config key {where} must be a path, not {_shown(value)}")
         return Path(str(value))
     if hint in (bool,):
         if not isinstance(value, bool):
-            raise ConfigError(f"config key {where} must be true or false, not {value!r}")
+            raise ConfigError(f"config key {where} must be true or false, not {_shown(value)}")
         return value
     if hint in (int,):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"config key {where} must be a whole number, not {value!r}")
+            raise ConfigError(f"config key {where} must be a whole number, not {_shown(value)}")
         return value
     if hint in (float,):
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"config key {where} must be a number, not {value!r}")
-        return float(value)
+            raise ConfigError(f"config key {where} must be a number, not {_shown(value)}")
+        number = float(value) if isinstance(value, float) or abs(value) < 2**53 else math.inf
+        if not math.isfinite(number):
+            raise ConfigError(f"config key {where} must be a finite number, not {_shown(value)}")
+        return number
     if hint == datetime | None:
+        if isinstance(value, list | dict):
+            raise ConfigError(f"config key {where} must be a year or a date, not {_shown(value)}")
         return parse_bound(str(value), upper=(key == "until"))
     if hint == dict[str, str]:
-        if not isinstance(value, dict):
+        if not isinstance(value, dict) or any(isinstance(v, list | dict) for v in value.values()):
             raise ConfigError(f"config key {where} must be a mapping of host: ip")
         return {str(k): str(v) for k, v in value.items()}
+    if hint == list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"config key {where} must be a list of names, not {_shown(value)}")
+        return list(value)
     args = get_args(hint)
     if args and all(isinstance(a, str) for a in args):  # a Literal
         if value not in args:
-            raise ConfigError(f"config key {where} must be one of {', '.join(args)}, not {value!r}")
+            raise ConfigError(
+                f"config key {where} must be one of {', '.join(args)}, not {_shown(value)}"
+            )
         return value
     if hint in (str, str | None):
         if not isinstance(value, str):
-            raise ConfigError(f"config key {where} must be text, not {value!r}")
+            raise ConfigError(f"config key {where} must be text, not {_shown(value)}")
         return value
     return value
 
@@ -225,7 +258,7 @@ def _apply(target: Any, section: str, values: dict[str, Any]) -> None:
     for key, value in values.items():
         if key not in hints:
             known = ", ".join(sorted(hints))
-            raise ConfigError(f"unknown config key {section}.{key} (known: {known})")
+            raise ConfigError(f"unknown config key {section}.{preview(key)} (known: {known})")
         setattr(target, key, _coerce(section, key, hints[key], value))
 
 
@@ -233,33 +266,68 @@ def load_config(path: Path | None, overrides: dict[str, dict[str, Any]] | None =
     """Defaults, then the YAML file (if any), then overrides (from flags), in that order."""
     config = Config()
     if path is not None:
+        raw = _read_yaml(path)
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except FileNotFoundError as exc:
-            raise ConfigError(f"config file not found: {path}") from exc
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise ConfigError(f"config file {path} must hold a mapping of sections")
-        _merge(config, raw, origin=str(path))
+            _merge(config, raw)
+        except ConfigError as exc:
+            raise ConfigError(f"{_shown_path(path)}: {exc}") from exc
     if overrides:
-        _merge(config, overrides, origin="flags")
+        _merge(config, overrides)
     validate(config)
     return config
 
 
-def _merge(config: Config, raw: dict[str, Any], origin: str) -> None:
+def _shown_path(path: Path) -> str:
+    return safe_text(str(path))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """The config file's sections; every way it can fail is one line naming the file."""
+    where = _shown_path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{where}: config file not found") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{where}: is a directory, not a config file") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{where}: is not valid YAML: not UTF-8 text") from exc
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"{where}: cannot read the config file: {reason}") from exc
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: is not valid YAML: {_yaml_problem(exc)}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{where}: is not valid YAML: nested too deeply") from exc
+    except ValueError as exc:  # a timestamp that is no date (2020-13-45) escapes as ValueError
+        raise ConfigError(f"{where}: is not valid YAML: {preview(str(exc))}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: config file must hold a mapping of sections")
+    return raw
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's message is several lines with a code excerpt: the problem and where, in one."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
+        mark = exc.problem_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return f"{exc.problem}{at}"
+    return " ".join(str(exc).split())
+
+
+def _merge(config: Config, raw: dict[str, Any]) -> None:
     sections = {f.name for f in dataclasses.fields(config)}
     for section, values in raw.items():
         if section not in sections:
             raise ConfigError(
-                f"unknown config section {section!r} in {origin}"
-                f" (known: {', '.join(sorted(sections))})"
+                f"unknown config section {_shown(section)} (known: {', '.join(sorted(sections))})"
             )
         if values is None:
             continue
         if not isinstance(values, dict):
-            raise ConfigError(f"config section {section!r} in {origin} must be a mapping")
+            raise ConfigError(f"config section {_shown(section)} must be a mapping")
         _apply(getattr(config, section), section, values)
 
 
@@ -277,6 +345,8 @@ def validate(config: Config) -> None:
         raise ConfigError("fetch.retries and fetch.max_redirects cannot be negative")
     if f.max_page_bytes < 1 or f.max_image_bytes < 1:
         raise ConfigError("fetch.max_page_bytes and fetch.max_image_bytes must be at least 1")
+    if f.image_decode_budget_bytes < 1 or f.max_image_pixels < 1:
+        raise ConfigError("fetch.image_decode_budget_bytes and max_image_pixels must be at least 1")
     parse_duration(config.recheck.max_age)
     if config.rot.min_runs < 1 or config.rot.min_days < 0:
         raise ConfigError("rot.min_runs must be at least 1 and rot.min_days not negative")

@@ -21,20 +21,23 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from types import SimpleNamespace, TracebackType
 from typing import Self
-from urllib.parse import urldefrag, urljoin
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 import aiohttp
 import structlog
-from multidict import CIMultiDictProxy
+from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
+from multidict import CIMultiDict, CIMultiDictProxy
 from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
 from yarl import URL
 
 from crawler.addresses import BlockedAddressError, GuardedResolver, literal_address_problem
-from crawler.checks.image import inspect_image
+from crawler.checks.image import decode_cost, inspect_image
 from crawler.checks.page import page_title
+from crawler.checks.pixels import DecodeBudget
 from crawler.config import FetchConfig
 from crawler.hosts import HostKey, HostPool, Permit, host_key
 from crawler.models import Finding, Hop, ImageInfo, LinkKind, UrlOutcome
+from crawler.text import preview, safe_text
 from crawler.verdicts import Kind
 
 log = structlog.get_logger(__name__)
@@ -63,10 +66,11 @@ class _Answer:
 
     url: str
     status: int
-    reason: str
+    reason: str  # text safe to store (safe_text), as every header value below
     headers: CIMultiDictProxy[str]
     body: bytes = b""
     retry_after: float | None = None  # seconds, already capped
+    locations: tuple[str, ...] = ()  # every Location, undecodable bytes percent-encoded
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +118,41 @@ def failure_for(exc: Exception, *, timeout: float) -> _Failure:
         return _Failure(Kind.TIMEOUT, f"no connection within the connect timeout: {exc}", True)
     if isinstance(exc, TimeoutError):  # asyncio.timeout's deadline and aiohttp's read timeouts
         return _Failure(Kind.TIMEOUT, f"no complete answer within {timeout:g} s", transient=True)
+    malformed = _malformed(exc)
+    if malformed is not None:
+        return malformed
     if isinstance(exc, _CONNECTION_ERRORS):
-        return _Failure(Kind.CONNECTION_ERROR, _describe(exc), transient=True)
-    # Unknown: reported, but not retried (it is more likely a malformed answer than a blip).
-    return _Failure(Kind.CONNECTION_ERROR, _describe(exc), transient=False)
+        return _Failure(Kind.CONNECTION_ERROR, preview(_describe(exc), DETAIL_CHARS), True)
+    if isinstance(exc, aiohttp.ClientError | OSError | EOFError):
+        # Unknown network trouble: reported, but not retried (more likely a malformed answer
+        # than a blip).
+        return _Failure(Kind.CONNECTION_ERROR, preview(_describe(exc), DETAIL_CHARS), False)
+    # Not the network's doing: linkcheck failed on this answer. The caller logs the traceback.
+    return _Failure(Kind.CHECK_FAILED, internal_error(exc), transient=False)
+
+
+DETAIL_CHARS = 200  # a finding's detail about an exception: enough to say what, never a dump
+
+
+def internal_error(exc: BaseException) -> str:
+    """The detail of a CHECK_FAILED finding: short; the traceback goes to the log."""
+    return preview(f"linkcheck could not check this URL: {_describe(exc)}", DETAIL_CHARS)
+
+
+def _malformed(exc: BaseException) -> _Failure | None:
+    """aiohttp refused the answer's bytes (status line, headers, framing, encoding): the
+    server's fault, said in its parser's words ("Duplicate Content-Length", ...)."""
+    cause = _in_chain(exc, HttpProcessingError)
+    if cause is None:
+        return None
+    assert isinstance(cause, HttpProcessingError)
+    what = " ".join(str(cause.message or "").split()).removesuffix(" ^").rstrip(": ")
+    what = preview(what or _describe(cause.__cause__ or cause), DETAIL_CHARS)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        # a body cut short may be a blip worth another try; one that cannot be decoded is not
+        cut = not isinstance(cause, ContentEncodingError)
+        return _Failure(Kind.CONNECTION_ERROR, f"the body could not be read: {what}", cut)
+    return _Failure(Kind.CONNECTION_ERROR, f"malformed HTTP answer: {what}", transient=False)
 
 
 def _os_message(exc: BaseException) -> str:
@@ -146,11 +181,11 @@ def parse_retry_after(
     else:
         try:
             when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError):
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            seconds = (when - (now or datetime.now(UTC))).total_seconds()
+        except (TypeError, ValueError, IndexError, OverflowError):  # not a date we can read
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
     return min(max(seconds, 0.0), cap)
 
 
@@ -163,6 +198,10 @@ def status_finding(status: int, reason: str) -> Finding | None:
     if 200 <= status < 300 or status == 304:
         return None
     text = _status_text(status, reason)
+    if not 100 <= status <= 599:
+        return Finding(Kind.SERVER_ERROR, f"{text}: not an HTTP status code (100-599)")
+    if status < 200:  # aiohttp skips 100-103 and hands over what follows: this one came alone
+        return Finding(Kind.SERVER_ERROR, f"{text}: an interim answer, and no final one")
     if status == 404:
         return Finding(Kind.NOT_FOUND, text)
     if status == 410:
@@ -183,20 +222,52 @@ def _parse_url(url: str) -> URL | str:
     """
     try:
         parsed = URL(url)
-    except (ValueError, TypeError) as exc:
-        return f"not a valid URL ({exc})"
+        host = parsed.host  # decoded here (IDNA): a broken label raises now, not mid-request
+    except (ValueError, TypeError) as exc:  # UnicodeError is a ValueError
+        return f"not a valid URL ({preview(str(exc), 80)})"
     if parsed.scheme not in _SCHEMES:
         return "not an http(s) URL"
-    if not parsed.host:
+    if not host:
         return "a URL without a host"
+    if ":" not in host and _FORBIDDEN_HOST.search(host):  # (an IPv6 host has its colons)
+        return f"not a valid host name ({preview(host, 80)!r})"
     return parsed
 
 
-def _redirect_target(answer: _Answer) -> str | None:
-    location = answer.headers.get("Location")
-    if answer.status not in _REDIRECTS or not location:
+# What no host name may hold (WHATWG URL's forbidden host code points): a browser refuses
+# these, so a redirect to one is the server's mistake rather than a name to look up.
+_FORBIDDEN_HOST = re.compile(r"[\x00-\x20\x7f#%/<>?@\\^|\[\]]")
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def _location_text(raw: str) -> str:
+    """A Location value as sent, with the bytes that were not UTF-8 (aiohttp hands them over
+    as lone surrogates) percent-encoded, as browsers do: /caf\\xe9 -> /caf%E9."""
+    return _UNDECODABLE.sub(lambda m: f"%{ord(m.group()) - 0xDC00:02X}", raw).strip()
+
+
+def _redirect_target(answer: _Answer) -> str | Finding | None:
+    """Where a redirect goes; a finding when it names no single, joinable target; None when
+    it is no redirect (a 3xx without a Location is judged by its status)."""
+    if answer.status not in _REDIRECTS:
         return None
-    return urljoin(answer.url, location.strip())
+    targets = list(dict.fromkeys(loc for loc in answer.locations if loc))
+    if not targets:
+        return None
+    if len(targets) > 1:  # browsers refuse such an answer too
+        shown = ", ".join(preview(t, 80) for t in targets[:3])
+        detail = f"{_status_text(answer.status, answer.reason)} with {len(targets)} different"
+        return Finding(Kind.SERVER_ERROR, f"{detail} Location headers: {shown}")
+    location = targets[0]
+    try:
+        scheme = urlsplit(location).scheme
+        if scheme and location[len(scheme) + 1 :].startswith("//"):
+            # with its own authority: taken as is, so "http:///x" is a URL without a host (urljoin
+            # would quietly lend it ours); "http:/x" stays relative, as in a browser
+            return location
+        return urljoin(answer.url, location)
+    except ValueError as exc:  # "http://[::1": urljoin cannot even split it
+        return Finding(Kind.CLIENT_ERROR, f"redirects to {preview(location, 120)}: {exc}")
 
 
 def _redirect_problem(
@@ -209,12 +280,21 @@ def _redirect_problem(
     it is a CLIENT_ERROR (the link cannot be followed), never INVALID_URL (which blames the card).
     """
     if isinstance(parsed, str):
-        return Finding(Kind.CLIENT_ERROR, f"redirects to {target}: {parsed}")
+        return Finding(Kind.CLIENT_ERROR, f"redirects to {preview(target, 120)}: {parsed}")
     if urldefrag(target).url in seen:
         return Finding(Kind.REDIRECT_LOOP, f"redirect loop: {source} redirects back to {target}")
     if hops > max_redirects:
         return Finding(Kind.TOO_MANY_REDIRECTS, f"more than {max_redirects} redirects")
     return None
+
+
+def _blame(failure: _Failure, redirects: list[Hop]) -> Finding:
+    """A failed hop's finding. A URL that aiohttp refuses (INVALID_URL) blames the card only
+    when it is the card's own URL: a redirect to one is the server's mistake."""
+    if failure.kind is Kind.INVALID_URL and redirects:
+        target = preview(redirects[-1].location, 120)
+        return Finding(Kind.CLIENT_ERROR, f"redirects to {target}: {failure.detail}")
+    return Finding(failure.kind, failure.detail)
 
 
 def backoff_seconds(attempt: int, *, base: float, cap: float) -> float:
@@ -279,8 +359,10 @@ class Fetcher:
         self._pool = pool
         self._session: aiohttp.ClientSession | None = None
         self._resolver: GuardedResolver | None = None
-        # A decoded image takes up to width*height*4 bytes: cap how many are in memory at once.
-        self._decoding = asyncio.Semaphore(min(4, os.cpu_count() or 1))
+        # Decoded images in memory at once, all decodes together: bytes, and decodes per core.
+        self._decoding = DecodeBudget(
+            fetch_config.image_decode_budget_bytes, slots=min(4, os.cpu_count() or 1)
+        )
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -341,10 +423,8 @@ class Fetcher:
         try:
             await self._follow(outcome, dict(extra_headers or {}))
         except Exception as exc:  # a bug must not take the run down: report it on this URL
-            log.exception("check_failed", url=url)
-            outcome.findings.append(
-                Finding(Kind.CONNECTION_ERROR, f"internal error: {_describe(exc)}")
-            )
+            log.exception("check_failed", url=safe_text(url))
+            outcome.findings.append(Finding(Kind.CHECK_FAILED, internal_error(exc)))
         outcome.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
         return outcome
 
@@ -362,12 +442,15 @@ class Fetcher:
             outcome.attempts = max(outcome.attempts, tries)
             if isinstance(result, _Failure):
                 outcome.http_status = None  # no final response (an earlier hop's is not it)
-                outcome.findings.append(Finding(result.kind, result.detail))
+                outcome.findings.append(_blame(result, outcome.redirects))
                 return
             outcome.http_status = result.status
             target = _redirect_target(result)
             if target is None:
                 await self._judge(outcome, result)
+                return
+            if isinstance(target, Finding):
+                outcome.findings.append(target)
                 return
             outcome.redirects.append(Hop(url=url, status=result.status, location=target))
             target_parsed = _parse_url(target)
@@ -455,7 +538,10 @@ class Fetcher:
             async with self._pool.permit(key) as permit, asyncio.timeout(self._config.timeout):
                 answer = await self._request(url, parsed, link_kind, headers, permit)
         except Exception as exc:
-            return failure_for(exc, timeout=self._config.timeout)
+            failure = failure_for(exc, timeout=self._config.timeout)
+            if failure.kind is Kind.CHECK_FAILED:
+                log.exception("check_failed", url=safe_text(url))
+            return failure
         if answer.retry_after is not None:
             self._pool.retry_after(key, answer.retry_after)
         else:
@@ -484,8 +570,11 @@ class Fetcher:
                 retry_after = parse_retry_after(
                     resp.headers.get("Retry-After"), cap=self._config.retry_after_cap
                 )
-            reason = resp.reason or _phrase(resp.status)
-            return _Answer(url, resp.status, reason, resp.headers, body, retry_after)
+            reason = safe_text(resp.reason or _phrase(resp.status))
+            locations = tuple(_location_text(v) for v in resp.headers.getall("Location", ()))
+            return _Answer(
+                url, resp.status, reason, _safe_headers(resp.headers), body, retry_after, locations
+            )
         finally:
             # Keep-alive only when the whole body has arrived; never drain the rest of a big one.
             if resp.content.is_eof():
@@ -527,17 +616,39 @@ class Fetcher:
             outcome.body = answer.body  # for the rot checks; dropped before it is stored
             outcome.response_headers = dict(headers)
 
-    async def _inspect(self, body: bytes, content_type: str | None) -> ImageInfo | Finding:
+    async def _inspect(self, body: bytes, content_type: str | None) -> ImageInfo | Finding | None:
+        """The image check; None is a sound image of no intrinsic size (an SVG without one).
+
+        What the decode will hold is read from the header here, in the event loop, and held in
+        the decode budget before the body goes to a thread: decodes in flight never hold more.
+        """
         limit = self._config.max_image_bytes
         complete = len(body) <= limit
-        async with self._decoding:
+        body = body if complete else body[:limit]
+        budget = self._decoding
+        cost = 0
+        if complete:  # a cut body is only reported too large: nothing is decoded
+            cost = decode_cost(
+                body,
+                content_type=content_type,
+                max_pixels=self._config.max_image_pixels,
+                max_decode_bytes=budget.capacity,
+            )
+        async with budget.hold(cost):
             return await asyncio.to_thread(
                 inspect_image,
-                body if complete else body[:limit],
+                body,
                 content_type=content_type,
                 complete=complete,
                 max_pixels=self._config.max_image_pixels,
+                max_decode_bytes=budget.capacity,
+                max_bytes=limit,
             )
+
+
+def _safe_headers(headers: CIMultiDictProxy[str]) -> CIMultiDictProxy[str]:
+    """The headers as text that can be stored: a byte that was not UTF-8 becomes \\xNN."""
+    return CIMultiDictProxy(CIMultiDict((safe_text(k), safe_text(v)) for k, v in headers.items()))
 
 
 def _last_result(state: RetryCallState) -> _Result:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -24,17 +25,19 @@ from crawler.checks.archive import ArchiveClient
 from crawler.checks.pagerot import PageRotChecker
 from crawler.checks.softrot import content_drift
 from crawler.config import Config, ConfigError
-from crawler.fetch import Fetcher
+from crawler.fetch import Fetcher, internal_error
 from crawler.history import RotRules
 from crawler.hosts import HostKey, HostPool, host_key
 from crawler.judging import judge_cards
-from crawler.models import Disposition, Job, LinkKind, UrlOutcome
+from crawler.models import Disposition, Finding, Job, LinkKind, UrlOutcome
 from crawler.progress import ProgressSink
+from crawler.redact import redact_url
 from crawler.report.html_report import write_html_report
-from crawler.report.json_report import summary_section, write_json_report
+from crawler.report.json_report import ReportWriteError, summary_section, write_json_report
 from crawler.scheduler import Scheduler
 from crawler.spill import UrlSet
-from crawler.store import Store, outcome_from_row
+from crawler.store import RunRow, Store, outcome_from_row
+from crawler.text import safe_text
 from crawler.verdicts import Kind, Severity
 
 log = structlog.get_logger(__name__)
@@ -66,6 +69,7 @@ class Crawl:
         self.resume = resume
         self._stop = asyncio.Event()
         self.stop_reason: str | None = None
+        self._store_failure: Exception | None = None
 
     def request_stop(self, reason: str) -> None:
         """Called from a signal handler: no new request from now on."""
@@ -74,8 +78,17 @@ class Crawl:
             self.stop_reason = reason
             self._stop.set()
 
+    def _store_failed(self, exc: Exception) -> None:
+        """A result could not be written (disk full, store gone): stop, and end the run with the
+        error once in-flight requests are done; what was stored is resumed with --resume."""
+        if self._store_failure is None:
+            self._store_failure = exc
+        self.request_stop("store write failed")
+
     async def run(self) -> RunResult:
         config, store = self.config, self.store
+        if self.resume and (ended := store.resumable_run()) and ended.state == "finished":
+            return self._report_ended_run(ended)
         run_id, counters, already = self._open_run()
         log.info(
             "run_started",
@@ -89,21 +102,45 @@ class Crawl:
         seen = UrlSet()
 
         def on_result(host: HostKey, outcome: UrlOutcome) -> None:
-            store.add_url_result(run_id, host, outcome)
+            try:
+                store.add_url_result(run_id, host, outcome)
+            except Exception as exc:  # never a silent loss inside a worker task
+                self._store_failed(exc)
+                return
             self.progress.done(bool(outcome.findings))
 
         async def check(job: Job) -> UrlOutcome:
+            """One URL, always a result: a failure of linkcheck's own is a CHECK_FAILED finding
+            (a warning, traceback in the log), never a lost URL or an ended run."""
+            try:
+                return await check_steps(job)
+            except Exception as exc:
+                log.exception("check_failed", url=safe_text(job.url))
+                failed = Finding(Kind.CHECK_FAILED, internal_error(exc))
+                return UrlOutcome(url=job.url, link_kind=job.link_kind, findings=[failed])
+
+        async def check_steps(job: Job) -> UrlOutcome:
             # looked up now, not when the card was read: nothing waits in memory for its turn
             previous = store.latest_result(job.url, before_run=run_id) if job.revalidate else None
             outcome = await fetcher.check(job.url, job.link_kind, validators_of(previous))
             if rot is not None:
-                await rot.examine(outcome, job.card_title)
+                await guarded(outcome, "page rot check", rot.examine(outcome, job.card_title))
             outcome.body = outcome.response_headers = None
             if archive is not None and _wants_archive(outcome, job.card_title):
-                await self._suggest_archive(archive, pool, outcome, job.card_published)
+                suggest = self._suggest_archive(archive, pool, outcome, job.card_published)
+                await guarded(outcome, "archive suggestion", suggest)
             if previous is not None and outcome.http_status == 304:
                 outcome = not_modified(outcome, previous)
             return outcome
+
+        async def guarded(outcome: UrlOutcome, step: str, work: Awaitable[None]) -> None:
+            """A step after the fetch: if it fails, what the fetch found still stands."""
+            try:
+                await work
+            except Exception as exc:
+                log.exception("check_failed", url=safe_text(outcome.url), step=step)
+                detail = f"{step}: {internal_error(exc)}"
+                outcome.findings.append(Finding(Kind.CHECK_FAILED, detail))
 
         state = "finished"
         flusher: asyncio.Task[None] | None = None
@@ -126,7 +163,7 @@ class Crawl:
                     workers_per_host=config.politeness.concurrency_per_host * 3,
                     queue_per_host=config.politeness.queue_per_host,
                 )
-                flusher = asyncio.create_task(_flush_periodically(store))
+                flusher = asyncio.create_task(_flush_periodically(store, self._store_failed))
                 await self._feed(run_id, scheduler, seen, already, counters)
                 if not self._stop.is_set():
                     await _first_of(scheduler.drain(), self._stop.wait())
@@ -137,6 +174,8 @@ class Crawl:
                     counters["requests_cancelled"] = cancelled
                 if rot is not None:
                     counters["soft_404_probes"] = rot.probes_sent
+                if self._store_failure is not None:
+                    raise self._store_failure
         except BaseException:
             state = "failed"  # what it learned is in the store: --resume goes on from there
             raise
@@ -162,12 +201,7 @@ class Crawl:
             else:
                 counters.update(judge_cards(store, run_id))
             store.end_run(run_id, state=state, counters=counters)
-        report_path = write_json_report(store, run_id, config.output.out)
-        try:
-            html_path: Path | None = write_html_report(store, run_id, config.output.out)
-        except Exception:  # the dashboard must never cost a run its report.json or exit code
-            log.exception("html_report_failed", run_id=run_id)
-            html_path = None
+        report_path, html_path = self._write_reports(run_id)
         by_status = summary_section(store, run_id)["by_status"]
         log.info(
             "run_finished",
@@ -182,6 +216,28 @@ class Crawl:
             **by_status,
         )
         return RunResult(run_id, state, by_status, report_path, counters)
+
+    def _write_reports(self, run_id: int) -> tuple[Path, Path | None]:
+        """report.json and the dashboard; then the store notes that the run is reported."""
+        report_path = write_json_report(self.store, run_id, self.config.output.out)
+        try:
+            html_path: Path | None = write_html_report(self.store, run_id, self.config.output.out)
+        except ReportWriteError:
+            raise  # the folder is unwritable or full: an operator error, said as one
+        except Exception:  # the dashboard must never cost a run its report.json or exit code
+            log.exception("html_report_failed", run_id=run_id)
+            html_path = None
+        self.store.mark_reported(run_id)
+        return report_path, html_path
+
+    def _report_ended_run(self, run: RunRow) -> RunResult:
+        """--resume of a run killed after it ended but before its reports were all written:
+        everything is in the store, so only the reports are written again."""
+        self.progress.close()
+        report_path, _ = self._write_reports(run.id)
+        by_status = summary_section(self.store, run.id)["by_status"]
+        log.info("run_reported", run_id=run.id, state=run.state, report=str(report_path))
+        return RunResult(run.id, run.state, by_status, report_path, run.counters)
 
     def _open_run(self) -> tuple[int, dict[str, Any], set[str]]:
         """A new run, or with --resume the last unfinished one and the URLs it already has."""
@@ -297,15 +353,22 @@ class Crawl:
             outcome.archive_url = outcome.archive_timestamp = None
 
 
-async def _flush_periodically(store: Store, every_s: float = 0.1) -> None:
+async def _flush_periodically(
+    store: Store, on_failure: Callable[[Exception], None], every_s: float = 0.1
+) -> None:
     while True:
         await asyncio.sleep(every_s)
-        store.flush_if_due()
+        try:
+            store.flush_if_due()
+        except Exception as exc:
+            on_failure(exc)
+            return
 
 
 def _wants_archive(outcome: UrlOutcome, card_title: str | None) -> bool:
-    """A page that fails or rots (its title drifted from the card's included)."""
-    if outcome.link_kind is not LinkKind.PAGE:
+    """A page that fails or rots (its title drifted from the card's included), whose URL holds no
+    secret: the archive is a third party, and a URL with credentials is not public anyway."""
+    if outcome.link_kind is not LinkKind.PAGE or redact_url(outcome.url) != outcome.url:
         return False
     if outcome.severity >= Severity.ROTTED:
         return True

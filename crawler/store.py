@@ -20,6 +20,7 @@ from typing import Any
 
 from crawler.history import FAILING, RotRules, next_streak
 from crawler.models import CardRecord, Finding, Hop, ImageInfo, LinkKind, UrlOutcome
+from crawler.text import preview, safe_optional, safe_text
 from crawler.verdicts import Kind
 
 SCHEMA_VERSION = 3
@@ -144,13 +145,18 @@ def _findings_json(findings: Sequence[Finding]) -> str:
     # most results have none: skip the encoder for the common "[]"
     if not findings:
         return "[]"
-    return json.dumps([{"kind": f.kind.value, "detail": f.detail} for f in findings])
+    return json.dumps([{"kind": f.kind.value, "detail": safe_text(f.detail)} for f in findings])
 
 
 def _redirects_json(hops: Sequence[Hop]) -> str:
     if not hops:
         return "[]"
-    return json.dumps([{"url": h.url, "status": h.status, "location": h.location} for h in hops])
+    return json.dumps(
+        [
+            {"url": safe_text(h.url), "status": h.status, "location": safe_text(h.location)}
+            for h in hops
+        ]
+    )
 
 
 def utc_now() -> str:
@@ -184,6 +190,115 @@ class RunRow:
     requests_made: int = 0
 
 
+class StoreError(Exception):
+    """The store cannot be used (`path: reason`): one line and exit code 2, never a traceback.
+
+    A store that is not ours, damaged or from a newer linkcheck is refused, never replaced."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{safe_text(str(path))}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+BUSY_TIMEOUT_MS = 5000  # how long to wait for another connection's write before giving up
+
+# SQLite's answers that say the file or the machine is at fault, not linkcheck (base codes; an
+# extended one, such as SQLITE_IOERR_SHORT_READ, starts with its base name)
+_ENVIRONMENT = {
+    "SQLITE_NOTADB": "not an SQLite database: move it aside or give another --state"
+    " (linkcheck never replaces it)",
+    "SQLITE_CORRUPT": "the database is damaged: restore it from a backup, or move it aside"
+    " to start a new store (linkcheck never replaces it)",
+    "SQLITE_BUSY": "another program holds a write lock on it: close that program, then try again",
+    "SQLITE_LOCKED": "another program holds a lock on it: close that program, then try again",
+    "SQLITE_READONLY": "cannot write to it (a read-only file, folder or disk): fix the"
+    " permissions or give another --state",
+    "SQLITE_FULL": "the disk is full: free some space, then try again",
+    "SQLITE_IOERR": "disk I/O error",
+    "SQLITE_PERM": "permission denied",
+    "SQLITE_AUTH": "permission denied",
+    "SQLITE_CANTOPEN": "cannot open it",  # the reason is looked for: see _why_not_open
+}
+
+
+def environment_error(exc: sqlite3.Error) -> bool:
+    """The error is the file's or the machine's (see _ENVIRONMENT), not a bug in linkcheck."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return any(name.startswith(base) for base in _ENVIRONMENT)
+
+
+def store_error(path: Path, exc: sqlite3.Error) -> StoreError:
+    """SQLite's error as a StoreError: what is wrong with the file and what to do."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    base = next((b for b in _ENVIRONMENT if name.startswith(b)), None)
+    if base == "SQLITE_CANTOPEN":
+        return StoreError(path, _why_not_open(path))
+    if base is None:
+        return StoreError(path, f"{safe_text(str(exc))} ({name or type(exc).__name__})")
+    reason = _ENVIRONMENT[base]
+    if base == "SQLITE_IOERR":
+        reason += f" ({name})"
+    return StoreError(path, reason)
+
+
+def _why_not_open(path: Path) -> str:
+    folder = path.parent
+    if path.is_dir():
+        return "is a directory, not a store file: give --state a file path"
+    if not folder.is_dir():
+        return f"{safe_text(str(folder))} is not a folder: give --state a path in a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return (
+            f"cannot write in its folder {safe_text(str(folder))} (SQLite keeps -wal and -shm"
+            " files beside the store): fix the permissions or give another --state"
+        )
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return "permission denied: fix the file's permissions or give another --state"
+    return "cannot open it (SQLite: unable to open database file)"
+
+
+def check_store_path(path: Path) -> None:
+    """A path that can never be a store (a directory), refused before anything is made."""
+    if path.is_dir():
+        raise StoreError(path, _why_not_open(path))
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection to the store file, its folder made if missing."""
+    check_store_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise StoreError(path, f"cannot make its folder: {reason}") from exc
+    try:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    except sqlite3.Error as exc:
+        raise store_error(path, exc) from exc
+    return db
+
+
+def _check_identity(path: Path, db: sqlite3.Connection) -> None:
+    """A linkcheck store, empty, or refused: newer than this linkcheck, or another program's."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            path,
+            f"written by a newer linkcheck (store schema {version}, this one reads up to"
+            f" {SCHEMA_VERSION}): upgrade linkcheck, or give another --state",
+        )
+    tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    if (version == 0 and tables) or (version > 0 and "runs" not in tables):
+        shown = ", ".join(preview(t, 40) for t in tables[:3]) or "no runs table"
+        raise StoreError(
+            path,
+            f"an SQLite database, but not a linkcheck store ({shown}): give another --state",
+        )
+
+
 class Store:
     """One SQLite file. Not thread-safe: used from the event loop thread only."""
 
@@ -191,13 +306,18 @@ class Store:
         self, path: Path, *, batch_size: int = 500, url_flush_interval_s: float = 0.1
     ) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=5000")
-        self._migrate()
+        self.db = _connect(path)
+        try:
+            _check_identity(path, self.db)  # before anything writes: never alter a foreign file
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except StoreError:
+            self.db.close()
+            raise
+        except sqlite3.Error as exc:
+            self.db.close()
+            raise store_error(path, exc) from exc
         self._reader: sqlite3.Connection | None = None
         self._batch_size = batch_size
         # URL results are committed within `url_flush_interval_s` of arriving (a small WAL
@@ -215,15 +335,32 @@ class Store:
     # -- schema ------------------------------------------------------------------------------
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"{self.path} was written by a newer linkcheck"
-                f" (schema {version} > {SCHEMA_VERSION})"
-            )
         for index in range(version, SCHEMA_VERSION):
             self.db.executescript(
                 "BEGIN;" + MIGRATIONS[index] + f"PRAGMA user_version={index + 1};COMMIT;"
             )
+
+    def check_usable(self) -> None:
+        """Before a run's first request: is the file sound, and can the run write to it? Damage
+        (every page is read: about a second per 300 MB), a read-only file or disk, or a write
+        lock held by another program fail now rather than in the middle of the crawl."""
+        try:
+            problem = self.db.execute("PRAGMA quick_check(1)").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise store_error(self.path, exc) from exc
+        if problem != "ok":
+            reason = _ENVIRONMENT["SQLITE_CORRUPT"]
+            raise StoreError(self.path, f"{reason} (SQLite: {preview(str(problem), 80)})")
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute(f"PRAGMA user_version={int(version)}")  # a write, rolled back
+            finally:
+                if self.db.in_transaction:  # SQLite rolls back by itself on some errors
+                    self.db.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise store_error(self.path, exc) from exc
 
     def close(self) -> None:
         self.flush()
@@ -236,8 +373,7 @@ class Store:
         it reads a stable snapshot, so updating rows never disturbs the iteration."""
         self.flush()
         if self._reader is None:
-            self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._reader.row_factory = sqlite3.Row
+            self._reader = _connect(self.path)
         return self._reader
 
     # -- runs --------------------------------------------------------------------------------
@@ -281,10 +417,19 @@ class Store:
 
     def resumable_run(self) -> RunRow | None:
         """The last run, when it did not finish: interrupted, or `running` under a dead process
-        (the caller holds the store lock, so no live process runs it)."""
+        (the caller holds the store lock, so no live process runs it); or finished but killed
+        before its reports were all written (see mark_reported)."""
         run = self.run()
-        return (
-            run if run is not None and run.state in ("interrupted", "running", "failed") else None
+        if run is None or (run.state == "finished" and run.counters.get("reported")):
+            return None
+        return run
+
+    def mark_reported(self, run_id: int) -> None:
+        """The run's reports are written: nothing is left for --resume to do."""
+        self.db.execute(
+            "UPDATE runs SET counters = json_set(counters, '$.reported', json('true'))"
+            " WHERE id = ?",
+            (run_id,),
         )
 
     def previous_finished_run(self, run_id: int) -> int | None:
@@ -349,34 +494,41 @@ class Store:
             self.flush()
 
     def add_url_result(self, run_id: int, host: str, outcome: UrlOutcome) -> None:
+        """Queue one URL's result for the next flush.
+
+        Every text goes through safe_text here, whatever its source already did: one string
+        SQLite refuses (a lone surrogate from a header that was not UTF-8) would fail the whole
+        batch, and with it the run.
+        """
         primary = outcome.primary
         image = outcome.image
+        text = safe_optional
         self._pending_urls.append(
             (
                 run_id,
-                outcome.url,
-                host,
+                safe_text(outcome.url),
+                safe_text(host),
                 outcome.link_kind.value,
                 outcome.severity.label,
                 primary.kind.value if primary else None,
                 _findings_json(outcome.findings),
                 outcome.http_status,
-                outcome.final_url,
+                text(outcome.final_url),
                 _redirects_json(outcome.redirects),
                 outcome.attempts,
                 round(outcome.elapsed_ms, 1),
-                outcome.content_type,
+                text(outcome.content_type),
                 outcome.bytes_read,
                 image.width if image else None,
                 image.height if image else None,
-                image.format if image else None,
-                outcome.title,
-                outcome.etag,
-                outcome.last_modified,
+                text(image.format) if image else None,
+                text(outcome.title),
+                text(outcome.etag),
+                text(outcome.last_modified),
                 utc_now(),
                 None,
-                outcome.archive_url,
-                outcome.archive_timestamp,
+                text(outcome.archive_url),
+                text(outcome.archive_timestamp),
             )
         )
         self._flush_urls_if_due()
@@ -401,9 +553,13 @@ class Store:
             return
         with self.db:  # one transaction
             self.db.execute("BEGIN")
+            # a card read again by --resume keeps the verdict and history the run gave it
             self.db.executemany(
-                "INSERT OR REPLACE INTO cards (run_id, path, disposition, title, published,"
-                " provider, card_problems) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO cards (run_id, path, disposition, title, published, provider,"
+                " card_problems) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, path) DO UPDATE"
+                " SET disposition = excluded.disposition, title = excluded.title,"
+                " published = excluded.published, provider = excluded.provider,"
+                " card_problems = excluded.card_problems",
                 self._pending_cards,
             )
             self.db.executemany(

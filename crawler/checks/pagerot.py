@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from crawler.checks.amp import silent_redirect
 from crawler.checks.softrot import (
@@ -33,6 +33,18 @@ from crawler.models import Finding, Hop, LinkKind, UrlOutcome
 from crawler.verdicts import Kind
 
 CheckFn = Callable[[str, LinkKind], Awaitable[UrlOutcome]]
+_WEB_SCHEMES = frozenset({"http", "https"})
+
+
+def _joined(base: str, target: str) -> str | None:
+    """`target` resolved against `base` when that is a web page's URL, else None (a refresh to
+    javascript:, data:, or a URL no parser accepts sends no reader to the home page)."""
+    try:
+        joined = urljoin(base, target)
+        scheme = urlsplit(joined).scheme.lower()
+    except ValueError:
+        return None
+    return joined if scheme in _WEB_SCHEMES else None
 
 
 class PageRotChecker:
@@ -92,8 +104,8 @@ class PageRotChecker:
         if detail:
             return detail
         refresh = meta_refresh_target(body, outcome.content_type)
-        if refresh:
-            target = urljoin(outcome.final_url or outcome.url, refresh)
+        target = _joined(outcome.final_url or outcome.url, refresh) if refresh else None
+        if target:
             hops = [*outcome.redirects, Hop(outcome.final_url or outcome.url, 200, target)]
             detail = redirect_to_home(outcome.url, target, hops)
             if detail:

@@ -19,7 +19,6 @@ Soft redirects that a redirect-following client never sees: `meta_refresh_target
 
 from __future__ import annotations
 
-import codecs
 import functools
 import html
 import re
@@ -27,9 +26,10 @@ import string
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from random import Random
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+
+from crawler.checks.page import choose_charset, decode_text
 
 NEAR_IDENTICAL = 0.95
 # Chosen on data: benchmarks/drift_threshold.py over the real cards (../shared/cards-corpus,
@@ -51,84 +51,82 @@ _SHINGLE = 3
 
 # ---------------------------------------------------------------------------------------------
 # Visible text
+#
+# A small tokenizer of our own rather than html.parser: on some malformed markup ("<a<a<a..."
+# without a '>') the standard parser re-scans the rest of the page for every '<', and one
+# 500 KB page took minutes of the event loop. Every pattern below consumes what it matches, so
+# a page is read in one pass whatever it holds.
 
-
-def _charset(head: bytes, content_type: str | None) -> str:
-    """BOM, Content-Type charset, <meta charset>, else utf-8 (as crawler.checks.page does)."""
-    for bom, name in (
-        (codecs.BOM_UTF8, "utf-8"),
-        (codecs.BOM_UTF16_LE, "utf-16-le"),
-        (codecs.BOM_UTF16_BE, "utf-16-be"),
-    ):
-        if head.startswith(bom):
-            return name
-    candidates = [
-        m.group(1)
-        for m in [
-            re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", content_type or "", re.IGNORECASE),
-            re.search(
-                r"<meta\b[^>]*?charset\s*=\s*[\"']?([\w.:-]+)",
-                head.decode("ascii", "replace"),
-                re.IGNORECASE,
-            ),
-        ]
-        if m
-    ]
-    for name in candidates:
-        try:
-            return codecs.lookup(name).name
-        except LookupError:
-            continue
-    return "utf-8"
+_MARKUP = re.compile(
+    r"<!--.*?(?:-->|\Z)"  # a comment; an unclosed one runs to the end, as in a browser
+    r"|<[!?][^>]*>?"  # doctype, CDATA, processing instruction
+    r"|<(/?)([A-Za-z][^\t\n\r\f />\x00]*)([^>]*)>?",  # a start or end tag, attributes and all
+    re.DOTALL,
+)
+# script and style hold raw text up to their end tag: nothing inside is markup
+_RAW_TEXT_END = {
+    name: re.compile(rf"</{name}\b[^>]*>?", re.IGNORECASE) for name in ("script", "style")
+}
+_HIDDEN = frozenset({"script", "style", "noscript", "template", "svg", "iframe", "object"})
 
 
 def decode_html(body: bytes, content_type: str | None = None, limit: int = _MAX_TEXT_BYTES) -> str:
-    """The first `limit` bytes of an HTML body as text."""
+    """The first `limit` bytes of an HTML body as valid text (charset and decoding as
+    crawler.checks.page reads them)."""
     head = body[:limit]
-    return head.decode(_charset(head[:_HEAD_BYTES], content_type), errors="replace")
+    return decode_text(head, choose_charset(head[:_HEAD_BYTES], content_type))
 
 
-class _TextParser(HTMLParser):
-    """Collects text outside script, style and other never-rendered elements; and the first h1."""
+@dataclass(slots=True)
+class _Text:
+    """The text a reader sees (outside script, style and other never-rendered elements), in
+    pieces, and the text of the first h1."""
 
-    _HIDDEN = frozenset({"script", "style", "noscript", "template", "svg", "iframe", "object"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.h1: str | None = None
-        self._hidden = 0
-        self._h1_parts: list[str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._HIDDEN:
-            self._hidden += 1
-        elif tag == "h1" and self.h1 is None and self._h1_parts is None:
-            self._h1_parts = []
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._HIDDEN and self._hidden:
-            self._hidden -= 1
-        elif tag == "h1" and self._h1_parts is not None:
-            self.h1 = _SPACE.sub(" ", "".join(self._h1_parts)).strip() or None
-            self._h1_parts = None
-
-    def handle_data(self, data: str) -> None:
-        if self._hidden:
-            return
-        self.parts.append(data)
-        if self._h1_parts is not None:
-            self._h1_parts.append(data)
+    parts: list[str]
+    h1: str | None = None
 
 
-def _parse(body: bytes, content_type: str | None) -> _TextParser:
-    parser = _TextParser()
-    try:
-        parser.feed(decode_html(body, content_type))
-        parser.close()
-    except (AssertionError, ValueError):  # HTMLParser gives up on some broken markup
-        pass
-    return parser
+def _read_text(text: str) -> _Text:
+    found = _Text([])
+    hidden = 0
+    h1_parts: list[str] | None = None
+    pos = 0
+    while True:
+        tag = _MARKUP.search(text, pos)
+        data = text[pos : tag.start() if tag else len(text)]
+        if data and not hidden:
+            data = html.unescape(data)
+            found.parts.append(data)
+            if h1_parts is not None:
+                h1_parts.append(data)
+        if tag is None:
+            break
+        pos = tag.end()
+        closing, name, rest = tag.group(1), tag.group(2), tag.group(3) or ""
+        if name is None:
+            continue  # a comment, a doctype
+        name = name.lower()
+        if not closing and name in _RAW_TEXT_END:
+            end = _RAW_TEXT_END[name].search(text, pos)
+            if end is None:
+                break  # an unclosed script hides the rest of the page
+            pos = end.end()
+            continue
+        if name in _HIDDEN:
+            if not closing and not rest.endswith("/"):
+                hidden += 1
+            elif closing and hidden:
+                hidden -= 1
+        elif name == "h1" and not closing and found.h1 is None and h1_parts is None:
+            h1_parts = []
+        elif name == "h1" and closing and h1_parts is not None:
+            found.h1 = _SPACE.sub(" ", "".join(h1_parts)).strip() or None
+            h1_parts = None
+    return found
+
+
+def _parse(body: bytes, content_type: str | None) -> _Text:
+    return _read_text(decode_html(body, content_type))
 
 
 def visible_text_tokens(html_body: bytes, content_type: str | None = None) -> list[str]:
@@ -330,17 +328,38 @@ def redirect_to_home(
     return None
 
 
+# Linear on any page: a candidate <meta stops at the next '<' or '>', a quoted value at the next
+# quote, '<' or '>', and an unclosed comment or noscript runs to the end (as in a browser).
 _META_REFRESH = re.compile(
-    r"<meta\b(?=[^>]*\bhttp-equiv\s*=\s*[\"']?\s*refresh\b)[^>]*\bcontent\s*=\s*"
-    r"(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))",
+    r"<meta\b(?=[^<>]*\bhttp-equiv\s*=\s*[\"']?\s*refresh\b)[^<>]*\bcontent\s*=\s*"
+    r"(?:\"([^\"<>]*)\"|'([^'<>]*)'|([^\s<>]+))",
     re.IGNORECASE,
 )
-_NOSCRIPT = re.compile(r"<noscript\b.*?</noscript\s*>", re.IGNORECASE | re.DOTALL)
-_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
-_REFRESH_CONTENT = re.compile(
-    r"^\s*\d*(?:\.\d*)?\s*[;,]?\s*(?:url\s*=\s*)?(?P<q>[\"']?)(?P<url>.*?)(?P=q)\s*$",
-    re.IGNORECASE | re.DOTALL,
-)
+_NOSCRIPT = re.compile(r"<noscript\b.*?(?:</noscript\s*>|\Z)", re.IGNORECASE | re.DOTALL)
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
+_REFRESH_DELAY = re.compile(r"\d*(?:\.\d*)?\s*[;,]?\s*(?:url\s*=\s*)?", re.IGNORECASE)
+_WEB_SCHEMES = frozenset({"", "http", "https"})
+
+
+def _refresh_url(content: str) -> str:
+    """The URL part of a refresh's content ("5; URL='/next'" -> "/next"), or ""."""
+    text = content.strip()
+    delay = _REFRESH_DELAY.match(text)  # it matches the empty string: never None
+    rest = text[delay.end() :] if delay else text
+    if len(rest) >= 2 and rest[0] in "\"'" and rest.endswith(rest[0]):
+        rest = rest[1:-1]
+    elif rest[:1] in ('"', "'"):
+        rest = rest[1:]
+    return rest.strip()
+
+
+def _web_target(target: str) -> bool:
+    """A target a browser would load as a page: relative, or http(s). Not javascript:, data:,
+    mailto:... (those send no one to a home page)."""
+    try:
+        return urlsplit(target).scheme.lower() in _WEB_SCHEMES
+    except ValueError:
+        return False
 
 
 def meta_refresh_target(html_body: bytes, content_type: str | None = None) -> str | None:
@@ -348,16 +367,16 @@ def meta_refresh_target(html_body: bytes, content_type: str | None = None) -> st
     as written (resolve it against the page URL), or None.
 
     A refresh without a URL (a news page reloading itself every few minutes) is None; so is one
-    inside <noscript> (only browsers without JavaScript follow it) or in a comment.
+    inside <noscript> (only browsers without JavaScript follow it) or in a comment, and one to a
+    URL that is no web page (javascript:, data:, mailto:...).
     """
     text = decode_html(html_body, content_type, limit=_HEAD_BYTES)
     text = _NOSCRIPT.sub(" ", _COMMENT.sub(" ", text))
     for found in _META_REFRESH.finditer(text):
         content = html.unescape(next(g for g in found.groups() if g is not None))
-        parsed = _REFRESH_CONTENT.match(content)
-        target = parsed.group("url").strip() if parsed else ""
+        target = _refresh_url(content)
         if target:
-            return target
+            return target if _web_target(target) else None
     return None
 
 

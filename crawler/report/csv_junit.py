@@ -13,7 +13,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from crawler.report.json_report import atomic_writer, run_section
+from crawler.redact import Redactor, may_hide
+from crawler.report.json_report import atomic_writer, run_redactor, run_section
 from crawler.store import Store
 
 CSV_COLUMNS = (
@@ -42,22 +43,31 @@ def csv_cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _cards(store: Store, run_id: int) -> Iterator[Any]:
-    yield from store.reader().execute(
+def _cards(store: Store, run_id: int, redactor: Redactor) -> Iterator[tuple[Any, list[Any]]]:
+    """Each card of the run (path, title, provider, published, status) with its problems, every
+    string in them redacted. Most cards have nothing to mask and come as they were read."""
+    rows = store.reader().execute(
         "SELECT path, title, provider, published, COALESCE(status, 'ok') AS status, problems"
         " FROM cards WHERE run_id = ? ORDER BY path",
         (run_id,),
     )
+    for row in rows:
+        card, problems = row, json.loads(row["problems"] or "[]")
+        if may_hide(f"{row['path']}\n{row['title']}\n{row['provider']}\n{row['problems']}"):
+            card = redactor.value({key: row[key] for key in row.keys()})  # noqa: SIM118
+            problems = redactor.value(problems)
+        yield card, problems
 
 
 def write_csv_report(store: Store, run_id: int, out_dir: Path) -> Path:
     """Write out_dir/problems.csv: one line per problem of every card of the run."""
     path = out_dir / "problems.csv"
+    redactor = run_redactor(store, run_id)
     with atomic_writer(path) as out:
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(CSV_COLUMNS)
-        for card in _cards(store, run_id):
-            for problem in json.loads(card["problems"] or "[]"):
+        for card, problems in _cards(store, run_id, redactor):
+            for problem in problems:
                 writer.writerow(
                     csv_cell(v)
                     for v in (
@@ -112,7 +122,8 @@ def write_junit_report(store: Store, run_id: int, out_dir: Path) -> Path:
     name its path). A rotted, broken or invalid card is a failure whose message lists its
     problems; a card with warnings only passes, its warnings in system-out. Nothing is skipped."""
     path = out_dir / "report.junit.xml"
-    run = run_section(store, run_id)
+    redactor = run_redactor(store, run_id)
+    run = redactor.value(run_section(store, run_id))
     tests = store.count("SELECT COUNT(*) FROM cards WHERE run_id = ?", (run_id,))
     marks = ", ".join("?" * len(FAILING))
     failures = store.count(
@@ -136,14 +147,13 @@ def write_junit_report(store: Store, run_id: int, out_dir: Path) -> Path:
             if run.get(key) is not None:
                 out.write(f"      <property name={_attr(key)} value={_attr(run[key])}/>\n")
         out.write("    </properties>\n")
-        for card in _cards(store, run_id):
-            _write_case(out, card)
+        for card, problems in _cards(store, run_id, redactor):
+            _write_case(out, card, problems)
         out.write("  </testsuite>\n</testsuites>\n")
     return path
 
 
-def _write_case(out: Any, card: Any) -> None:
-    problems = json.loads(card["problems"] or "[]")
+def _write_case(out: Any, card: Any, problems: list[Any]) -> None:
     status = card["status"]
     head = (
         f"    <testcase classname={_attr(folder_of(card['path']))} name={_attr(card['path'])}"

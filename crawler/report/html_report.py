@@ -30,7 +30,8 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from crawler.report.json_report import atomic_writer, run_section, summary_section
+from crawler.redact import Redactor
+from crawler.report.json_report import atomic_writer, run_redactor, run_section, summary_section
 from crawler.store import Store
 from crawler.verdicts import STATUS_LABELS, Kind, Severity
 
@@ -568,13 +569,13 @@ def _dashboard_row(card: Any, images: list[Any], urls: _UrlIndex, compared: bool
     return row
 
 
-def _write_items(out: IO[str], items: Iterable[Any]) -> None:
-    """The items of a JSON array, comma-separated, each as script_json writes it."""
+def _write_items(out: IO[str], items: Iterable[Any], redactor: Redactor) -> None:
+    """The items of a JSON array, comma-separated, each as script_json writes it, redacted."""
     first = True
     for item in items:
         if not first:
             out.write(",")
-        out.write(_json(item))
+        out.write(redactor.dumps(item, _json))
         first = False
 
 
@@ -585,12 +586,14 @@ def _write_blob(
     previous: int | None,
     extra: dict[str, Any],
     spool_dir: Path | None,
+    redactor: Redactor,
 ) -> None:
     """The page's data blob, streamed: the same text as script_json({"url_fields", "hosts",
     "urls", "rows", **extra}), with rows for the cards that are not ok and the URLs and hosts
     those rows refer to (see URL_FIELDS). Rows marked new are those not failing in run
     `previous`. Memory does not grow with the rows: they wait in a temporary file in spool_dir
-    while the URLs they refer to are numbered, since the URL table comes first."""
+    while the URLs they refer to are numbered, since the URL table comes first. Every string
+    is redacted as it is written; the URL table is indexed by the real URLs."""
     with (
         closing(_snapshot(store)) as db,
         tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n", dir=spool_dir) as rows,
@@ -598,22 +601,27 @@ def _write_blob(
         urls = _UrlIndex(db, run_id)
         cards = _problem_rows(db, run_id, previous)
         compared = previous is not None
-        _write_items(rows, (_dashboard_row(c, images, urls, compared) for c, images in cards))
+        shown = redactor.value
+        _write_items(
+            rows, (_dashboard_row(c, images, urls, compared) for c, images in cards), redactor
+        )
         hosts = _number_hosts(urls)
-        out.write(f'{{"url_fields":{_json(list(URL_FIELDS))},"hosts":{_json(list(hosts))}')
+        out.write(f'{{"url_fields":{_json(list(URL_FIELDS))},"hosts":{_json(shown(list(hosts)))}')
         out.write(',"urls":[')
-        _write_items(out, (_url_entry(u, result, hosts) for u, result in urls.with_results()))
+        entries = (_url_entry(u, result, hosts) for u, result in urls.with_results())
+        _write_items(out, entries, redactor)
         out.write('],"rows":[')
         rows.seek(0)
         shutil.copyfileobj(rows, out)
-        out.write("]" + ("," + _json(extra)[1:] if extra else "}"))
+        out.write("]" + ("," + _json(shown(extra))[1:] if extra else "}"))
 
 
 def dashboard_data(store: Store, run_id: int) -> dict[str, Any]:
     """The rows, URLs and hosts of the page's data blob, parsed. For tests and tools: unlike
     the page, this holds every row in memory."""
     text = io.StringIO()
-    _write_blob(text, store, run_id, store.previous_finished_run(run_id), {}, None)
+    previous = store.previous_finished_run(run_id)
+    _write_blob(text, store, run_id, previous, {}, None, run_redactor(store, run_id))
     return json.loads(text.getvalue())  # type: ignore[no-any-return]
 
 
@@ -670,11 +678,13 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
-def _page_context(store: Store, run_id: int) -> dict[str, Any]:
-    """What the template shows around the data blob: small whatever the number of cards."""
-    run = run_section(store, run_id)
+def _page_context(store: Store, run_id: int, redactor: Redactor) -> dict[str, Any]:
+    """What the template shows around the data blob: small whatever the number of cards. Its
+    text is redacted (the summary's counts and kinds hold none)."""
+    run = redactor.value(run_section(store, run_id))
     summary = summary_section(store, run_id)
-    changes = status_changes(store, run_id, list_new=False)  # the rows say which cards are new
+    # the rows say which cards are new
+    changes = redactor.value(status_changes(store, run_id, list_new=False))
     total_cards = sum(summary["by_status"].values())
     points = trend_points(store, run_id)
     css = _inline("dashboard.css")
@@ -707,8 +717,8 @@ def _page_context(store: Store, run_id: int) -> dict[str, Any]:
         "trend": points,
         "chart": trend_chart(points) if points else None,
         "kinds": kinds,
-        "hosts": host_breakdown(summary["by_host"]),
-        "providers": provider_breakdown(store, run_id),
+        "hosts": redactor.value(host_breakdown(summary["by_host"])),
+        "providers": redactor.value(provider_breakdown(store, run_id)),
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "config_json": json.dumps(run["config"], indent=1, sort_keys=True),
         "csp": csp,
@@ -750,11 +760,12 @@ def _around_blob(context: dict[str, Any]) -> tuple[str, str]:
 
 
 def _write_page(out: IO[str], store: Store, run_id: int, spool_dir: Path | None) -> None:
-    context = _page_context(store, run_id)
+    redactor = run_redactor(store, run_id)
+    context = _page_context(store, run_id, redactor)
     head, tail = _around_blob(context)
     out.write(head)
     previous = context["changes"]["previous_run"]
-    _write_blob(out, store, run_id, previous, _blob_extra(context), spool_dir)
+    _write_blob(out, store, run_id, previous, _blob_extra(context), spool_dir, redactor)
     out.write(tail)
 
 

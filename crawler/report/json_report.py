@@ -15,18 +15,57 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from crawler import redact
 from crawler.config import ConfigError
 from crawler.store import Store
+from crawler.text import safe_text
 from crawler.verdicts import STATUS_LABELS
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 
 
+class ReportWriteError(Exception):
+    """A report file could not be written (full disk, read-only folder, --out a file...): one
+    line naming the path, exit code 2. The previous report at that path is left as it was."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{safe_text(str(path))}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def _write_error(path: Path, exc: OSError, doing: str) -> ReportWriteError:
+    if isinstance(exc, FileExistsError | NotADirectoryError):
+        return ReportWriteError(path, f"cannot {doing}: a part of the path is a file, not a folder")
+    return ReportWriteError(path, f"cannot {doing}: {exc.strerror or type(exc).__name__}")
+
+
+def check_output_folder(folder: Path) -> None:
+    """--out is a folder linkcheck can write in (made if missing), checked before a run's first
+    request: a file, a read-only folder or a full disk fail now, not after the crawl."""
+    if folder.exists() and not folder.is_dir():
+        raise ReportWriteError(folder, "is a file, not a folder: give --out a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder) as probe:  # a byte on disk, not just an inode
+            probe.write(b"linkcheck")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        raise _write_error(folder, exc, "write reports there") from exc
+
+
 @contextmanager
 def atomic_writer(path: Path) -> Iterator[IO[str]]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """A text file written whole or not at all: a temp file in the same folder, fsync, then
+    os.replace. On any failure the temp file is removed and the previous file is untouched; an
+    OSError (a full disk...) becomes a ReportWriteError naming the path."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _write_error(path, exc, "write it") from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             yield handle
@@ -34,9 +73,29 @@ def atomic_writer(path: Path) -> Iterator[IO[str]]:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report is for everyone to read
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        if not isinstance(exc, OSError):
+            raise
+        error = _write_error(path, exc, "write it")
+        if path.is_file():
+            raise ReportWriteError(path, f"{error.reason}; the previous one is unchanged") from exc
+        raise error from exc
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable; a file system that cannot sync a folder is fine."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:
@@ -196,28 +255,44 @@ def url_entry(row: Any) -> dict[str, Any]:
     }
 
 
+# json.dumps(item, ensure_ascii=False, separators=(",", ":")), without a new encoder per item
+_compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def run_redactor(store: Store, run_id: int) -> redact.Redactor:
+    """What a run's reports mask: the run's recorded `redact` settings and this process's."""
+    run = store.run(run_id)
+    return redact.for_run(run.config if run is not None else None)
+
+
 def write_json_report(store: Store, run_id: int, out_dir: Path) -> Path:
-    """Write out_dir/report.json for one run; returns its path."""
+    """Write out_dir/report.json for one run; returns its path. Every string in it is redacted
+    (crawler/redact.py) as it is written: the store keeps the real URLs."""
     path = out_dir / "report.json"
+    run = run_section(store, run_id)
+    redactor = redact.for_run(run["config"])
     head = {
         "schema_version": SCHEMA_VERSION,
-        "run": run_section(store, run_id),
+        "run": run,
         "summary": summary_section(store, run_id),
         "changes": changes_section(store, run_id),
     }
     with atomic_writer(path) as out:
-        out.write(json.dumps(head, ensure_ascii=False, indent=1)[:-2])  # leave the object open
-        _write_array(out, "cards", (card_entry(r) for r in store.iter_cards(run_id)))
-        _write_array(out, "urls", (url_entry(r) for r in store.iter_url_results(run_id)))
+        out.write(json.dumps(redactor.value(head), ensure_ascii=False, indent=1)[:-2])
+        _write_array(out, "cards", (card_entry(r) for r in store.iter_cards(run_id)), redactor)
+        urls = (url_entry(r) for r in store.iter_url_results(run_id))
+        _write_array(out, "urls", urls, redactor)
         out.write("\n}\n")
     return path
 
 
-def _write_array(out: IO[str], name: str, items: Iterator[dict[str, Any]]) -> None:
+def _write_array(
+    out: IO[str], name: str, items: Iterator[dict[str, Any]], redactor: redact.Redactor
+) -> None:
     out.write(f',\n "{name}": [')
     first = True
     for item in items:
         out.write("\n  " if first else ",\n  ")
-        out.write(json.dumps(item, ensure_ascii=False, separators=(",", ":")))
+        out.write(redactor.dumps(item, _compact_json))
         first = False
     out.write("\n ]" if not first else "]")
