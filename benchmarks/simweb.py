@@ -60,6 +60,16 @@ lowercase letters (crawler.checks.softrot.probe_url); no card id has that shape.
 
 Redirects and refreshes keep the /old/ prefix of the URL they answer.
 
+Faults for a soak (off by default; the same on every path, drawn per request from a seeded
+generator, so a run is reproducible for one request order):
+
+    reset_percent=5      that share of GET requests get a TCP reset instead of their answer
+    latin1_percent=2     that share of answers are sent as raw bytes with Latin-1 in the head: a
+                         404's reason phrase is "Non trouvé", every one has ETag: "été-<n>"
+                         (aiohttp's writer only sends UTF-8), then the connection is closed
+    silent_hosts=[ip]    these hosts accept connections, read the requests (logged, status 0)
+                         and never send a byte, until the client gives up
+
 TLS (for real-form AMP cache URLs, `https://127-0-0-X.cdn.ampproject.org/c/...`): with a
 `TlsSite`, one more listener on (ip, port), usually 443, answers the same paths over HTTPS for
 any Host header. `make_certificates` writes a throwaway CA and a certificate for
@@ -78,7 +88,10 @@ Library:
 CLI (runs until SIGINT/SIGTERM, prints one JSON "ready" line with the port on stdout):
 
     python -m benchmarks.simweb --hosts 40 --first 10 --port 8800 --latency-ms 20 \
-        --log out/requests.jsonl [--tls-ip 127.0.0.50 --tls-port 443 --tls-cert C --tls-key K]
+        --log out/requests.jsonl [--tls-ip 127.0.0.50 --tls-port 443 --tls-cert C --tls-key K] \
+        [--reset-percent 5 --latin1-percent 2 --silent-hosts 2 --seed 1]
+
+`--silent-hosts N` makes the last N hosts of the range silent; the ready line lists them.
 """
 
 from __future__ import annotations
@@ -93,6 +106,7 @@ import html
 import io
 import ipaddress
 import json
+import random
 import re
 import shutil
 import signal
@@ -102,7 +116,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -115,6 +129,7 @@ from aiohttp import web
 from PIL import Image
 
 from benchmarks.gencards import card_title, drift_title
+from benchmarks.hostile import message
 from benchmarks.politeness import RequestRecord
 
 RETRY_AFTER_SECONDS: Final = 1
@@ -126,6 +141,7 @@ LOGO_SIZE: Final = 50
 AMP_CACHE_NAMES: Final = ("cdn.ampproject.org", "*.cdn.ampproject.org")  # for make_certificates
 SITE_NAME: Final = "Example News"  # the site name in the rot templates' titles
 ARCHIVE_MISS_PERCENT: Final = 15  # share of URLs the fake Wayback API has no snapshot of
+LATIN1_REASONS: Final = {404: "Non trouvé"}  # a French server's reason phrases, in Latin-1
 
 _SIZE = re.compile(r"^(\d{1,5})x(\d{1,5})\.(jpg|jpeg|png)$")
 _REDIRECT_CODES: Final = frozenset({301, 302, 303, 307, 308})
@@ -466,11 +482,27 @@ class SimWeb:
         log_path: Path | None = None,
         keep_log: bool = True,
         tls: TlsSite | None = None,
+        reset_percent: float = 0.0,
+        latin1_percent: float = 0.0,
+        silent_hosts: Sequence[str] = (),
+        seed: int = 0,
     ) -> None:
         ips = loopback_ips(hosts, first) if isinstance(hosts, int) else list(hosts)
         if not ips:
             raise ValueError("SimWeb needs at least one host")
         self.host_ips: list[str] = [_require_loopback(ip) for ip in ips]
+        if not set(silent_hosts) <= set(self.host_ips):
+            raise ValueError("silent hosts must be among the hosts")
+        for share in (reset_percent, latin1_percent):
+            if not 0.0 <= share <= 100.0:
+                raise ValueError("a fault share is a percentage, 0 to 100")
+        self.reset_percent = reset_percent
+        self.latin1_percent = latin1_percent
+        self.silent_hosts: frozenset[str] = frozenset(silent_hosts)
+        self._faults = random.Random(seed)
+        self.faults: Counter[str] = Counter()  # how many of each fault were served
+        self._silent_servers: list[asyncio.Server] = []
+        self._silent_writers: set[asyncio.StreamWriter] = set()
         self.port: int = port
         if tls is not None:
             _require_loopback(tls.ip)
@@ -504,8 +536,11 @@ class SimWeb:
         await runner.setup()
         try:
             self.port, socks = bind_all(self.host_ips, self.port)
-            for sock in socks:
-                await web.SockSite(runner, sock).start()
+            for ip, sock in zip(self.host_ips, socks, strict=True):
+                if ip in self.silent_hosts:
+                    self._silent_servers.append(await asyncio.start_server(self._silent, sock=sock))
+                else:
+                    await web.SockSite(runner, sock).start()
             if self.tls is not None:
                 context = server_ssl_context(self.tls)
                 tls_sock = _listening_socket(self.tls.ip, self.tls.port)
@@ -523,6 +558,11 @@ class SimWeb:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        for server in self._silent_servers:
+            server.close()
+        for writer in list(self._silent_writers):
+            writer.close()
+        self._silent_servers.clear()
         log_file, self._log_file = self._log_file, None
         if log_file is not None:
             log_file.close()
@@ -585,7 +625,14 @@ class SimWeb:
                         headers={"Allow": "GET"},
                     ),
                 )
-            return await self._dispatch(request, host, outcome)
+            if self._draw(self.reset_percent):
+                self.faults["reset"] += 1
+                await _reset(request)  # never returns normally
+            response = await self._dispatch(request, host, outcome)
+            if isinstance(response, web.Response) and self._draw(self.latin1_percent):
+                self.faults["latin1"] += 1
+                await _send_latin1(request, response)  # never returns normally
+            return response
         finally:
             self.inflight[host] -= 1
             self._record(
@@ -600,6 +647,39 @@ class SimWeb:
                     duration=round(time.time() - arrival, 6),
                 )
             )
+
+    def _draw(self, percent: float) -> bool:
+        """True for `percent` % of calls (no draw at all when the fault is off)."""
+        return percent > 0 and self._faults.random() * 100.0 < percent
+
+    async def _silent(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A host that never answers: each request head is read and logged, nothing is sent."""
+        host = str(writer.get_extra_info("sockname")[0])
+        self._silent_writers.add(writer)
+        self.inflight[host] += 1  # one request per connection: no answer, so no second one
+        self.max_inflight[host] = max(self.max_inflight[host], self.inflight[host])
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                method, _, rest = head.decode("latin-1").partition(" ")
+                self.requests += 1
+                self.faults["silent"] += 1
+                self._record(
+                    RequestRecord(
+                        t=time.time(),
+                        host=host,
+                        method=method,
+                        path=rest.partition(" ")[0],
+                        status=0,
+                        bytes=0,
+                        inflight=self.inflight[host],
+                    )
+                )
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            pass  # the client gave up
+        finally:
+            self.inflight[host] -= 1
+            self._silent_writers.discard(writer)
+            writer.close()
 
     def _record(self, record: RequestRecord) -> None:
         if self.keep_log:
@@ -847,6 +927,29 @@ async def _reset(request: web.Request) -> None:
     await asyncio.sleep(3600)
 
 
+def latin1_head_bytes(response: web.Response, etag: int) -> bytes:
+    """The whole answer as raw bytes, with a Latin-1 reason phrase (for a 404) and ETag."""
+    body = response.body if isinstance(response.body, bytes) else b""
+    reason = LATIN1_REASONS.get(response.status, response.reason)
+    headers = [f"{name}: {value}".encode("latin-1") for name, value in response.headers.items()]
+    headers += [
+        b'ETag: "\xe9t\xe9-%d"' % etag,
+        b"Content-Length: %d" % len(body),
+        b"Connection: close",
+    ]
+    return message(f"HTTP/1.1 {response.status} {reason}".encode("latin-1"), headers, body)
+
+
+async def _send_latin1(request: web.Request, response: web.Response) -> None:
+    """Send `response` as raw bytes with Latin-1 in its head, close, wait to be cancelled."""
+    transport = request.transport
+    if transport is not None:
+        transport.write(latin1_head_bytes(response, len(request.path)))
+        transport.close()  # after the buffered answer is sent
+    # connection_lost cancels this handler (handler_cancellation=True)
+    await asyncio.sleep(3600)
+
+
 # ---------------------------------------------------------------------------------------------
 # CLI
 
@@ -863,6 +966,12 @@ async def _serve(args: argparse.Namespace) -> None:
         log_path=args.log,
         keep_log=False,
         tls=tls,
+        reset_percent=args.reset_percent,
+        latin1_percent=args.latin1_percent,
+        silent_hosts=loopback_ips(args.hosts, args.first)[args.hosts - args.silent_hosts :]
+        if args.silent_hosts
+        else (),
+        seed=args.seed,
     )
     await web_.start()
     stop = asyncio.Event()
@@ -876,6 +985,7 @@ async def _serve(args: argparse.Namespace) -> None:
         "latency_ms": args.latency_ms,
         "log": str(args.log) if args.log else None,
         "tls": {"ip": tls.ip, "port": web_.tls_port} if tls is not None else None,
+        "silent": sorted(web_.silent_hosts),
     }
     print(json.dumps(ready), flush=True)
     try:
@@ -886,6 +996,7 @@ async def _serve(args: argparse.Namespace) -> None:
             "event": "stopped",
             "requests": web_.requests,
             "max_inflight": dict(web_.max_inflight),
+            "faults": dict(web_.faults),
         }
         print(json.dumps(summary), file=sys.stderr, flush=True)
 
@@ -904,7 +1015,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tls-port", type=int, default=443, help="port of the HTTPS listener")
     parser.add_argument("--tls-cert", type=Path, default=None, help="PEM certificate chain")
     parser.add_argument("--tls-key", type=Path, default=None, help="PEM private key")
+    parser.add_argument(
+        "--reset-percent", type=float, default=0.0, help="share of GETs answered by a reset"
+    )
+    parser.add_argument(
+        "--latin1-percent", type=float, default=0.0, help="share of answers with Latin-1 heads"
+    )
+    parser.add_argument(
+        "--silent-hosts", type=int, default=0, help="the last N hosts accept and never answer"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
     args = parser.parse_args(argv)
+    if not 0 <= args.silent_hosts <= args.hosts:
+        parser.error("--silent-hosts must be between 0 and --hosts")
     if args.tls_ip is not None and (args.tls_cert is None or args.tls_key is None):
         parser.error("--tls-ip needs --tls-cert and --tls-key")
     try:

@@ -71,8 +71,15 @@ def _verdict(
     at: str,
 ) -> CardVerdict:
     path = card["path"]
-    if rules is None or card["state_last_run_id"] == run_id:
+    if rules is None:
         return CardVerdict(path, status, json.dumps(problems))
+    if card["state_last_run_id"] == run_id:
+        # this run already folded the card into its history (then was killed, and resumed):
+        # the verdict stored with it stands, history fields included
+        return CardVerdict(
+            path, card["status"], card["problems"], card["first_failed_at"], None,
+            card["consecutive_failures"], card["trend"],
+        )  # fmt: skip
     previous = None
     if card["state_recent"] is not None:
         previous = {
