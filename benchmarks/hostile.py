@@ -29,6 +29,7 @@ import base64
 import contextlib
 import json
 import logging
+import re
 import resource
 import socket
 import struct
@@ -928,6 +929,22 @@ def verdicts(report: dict[str, Any], urls: dict[str, str]) -> dict[str, dict[str
     return {urls[entry["url"]]: entry for entry in report["urls"] if entry["url"] in urls}
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS, in MiB.
+
+    Not ru_maxrss alone: Linux carries it across exec, so a child started by a big parent (pytest
+    late in a full run) reports the parent's peak. VmHWM is the peak of this process's own
+    memory, which starts afresh at exec; ru_maxrss stands in where there is no /proc.
+    """
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        status = ""
+    hwm = re.search(r"^VmHWM:\s*(\d+) kB$", status, re.MULTILINE)
+    kib = int(hwm[1]) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kib / 1024
+
+
 async def _crawl_once(folder: Path, host: str) -> int:
     from crawler.progress import NoProgress
     from crawler.run import Crawl
@@ -951,7 +968,7 @@ async def _crawl_once(folder: Path, host: str) -> int:
         wrong += bool(mark)
         got = entry["kind"] or "ok"
         print(f"{name:38} {wanted or 'ok':18} {got:18} {entry['elapsed_ms']:7.0f}{mark}")
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     print(f"run_state: {result.state}")
     print(f"urls: {len(report['urls'])} of {len(BEHAVIOURS)}; differing: {wrong}")
     print(f"peak_rss_mb: {peak_mb:.1f}")

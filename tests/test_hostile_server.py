@@ -451,3 +451,26 @@ def test_the_hostile_benchmark_runs_every_route_to_its_verdict(tmp_path: Path) -
     assert lines["run_state"] == "finished"
     assert lines["urls"] == f"{len(BEHAVIOURS)} of {len(BEHAVIOURS)}; differing: 0"
     assert float(lines["peak_rss_mb"]) > 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_the_benchmark_peak_is_its_own_not_its_parents(tmp_path: Path) -> None:
+    """Linux keeps ru_maxrss across exec: a child of a big parent (pytest late in a full run)
+    would report the parent's peak. A parent that peaked at 256 MiB starts a process that only
+    imports the benchmark; the peak that process reports is its own, far below."""
+    child = "from benchmarks.hostile import peak_rss_mb; print(peak_rss_mb())"
+    parent = (
+        "import subprocess, sys\n"
+        "ballast = b'x' * (256 << 20)\n"  # resident, then gone: only the high-water mark stays
+        "del ballast\n"
+        f"sys.exit(subprocess.run([sys.executable, '-c', {child!r}]).returncode)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", parent],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) < 128, done.stdout
