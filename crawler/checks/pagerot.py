@@ -3,14 +3,16 @@ soft redirect. Runs right after a page is fetched, with the body still in hand.
 
 Soft 404 (after Bar-Yossef et al. 2004): a page that says "not found" in its title or heading is
 one outright; otherwise a probe URL in the same directory with a random last segment is fetched,
-once per (host, directory) and cached for the run, through the same politeness slot; if the probe
-also gets a 200 that ends on the same page or is near-identical, the original is a soft 404.
+once per (host, directory) and cached (the last PROBE_CACHE_SIZE directories), through the same
+politeness slot; if the probe also gets a 200 that ends on the same page or is near-identical, the
+original is a soft 404.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from urllib.parse import urljoin, urlsplit
 
@@ -34,6 +36,10 @@ from crawler.verdicts import Kind
 
 CheckFn = Callable[[str, LinkKind], Awaitable[UrlOutcome]]
 _WEB_SCHEMES = frozenset({"http", "https"})
+# Directories whose probe answer is kept. Date folders (/2024/05/12/) make one key per host and
+# day, so an unbounded cache grows with the corpus; pages of one directory are close together in
+# a host's queue, so a miss after eviction costs one more probe, not a wrong verdict.
+PROBE_CACHE_SIZE = 4096
 
 
 def _joined(base: str, target: str) -> str | None:
@@ -48,11 +54,22 @@ def _joined(base: str, target: str) -> str | None:
 
 
 class PageRotChecker:
-    def __init__(self, check: CheckFn, *, seed: int | None = None) -> None:
+    def __init__(
+        self, check: CheckFn, *, seed: int | None = None, cache_size: int = PROBE_CACHE_SIZE
+    ) -> None:
         self._check = check
         self._rng = random.Random(seed)
-        self._probes: dict[tuple[str, str], asyncio.Future[PageSample | None]] = {}
+        # least recently used first; a probe in flight may be evicted: its waiters hold it
+        self._probes: OrderedDict[tuple[str, str], asyncio.Future[PageSample | None]] = (
+            OrderedDict()
+        )
+        self._cache_size = max(1, cache_size)
         self.probes_sent = 0
+
+    @property
+    def probes_cached(self) -> int:
+        """Directories whose probe answer is kept (at most `cache_size`)."""
+        return len(self._probes)
 
     async def examine(self, outcome: UrlOutcome, card_title: str | None) -> None:
         """Add soft_404 / redirect_to_home findings to a healthy page's outcome, in place."""
@@ -118,9 +135,13 @@ class PageRotChecker:
     async def _probe(self, url: str) -> PageSample | None:
         key = probe_key(url)
         future = self._probes.get(key)
-        if future is None:
+        if future is not None:
+            self._probes.move_to_end(key)
+        else:
             future = asyncio.get_running_loop().create_future()
             self._probes[key] = future
+            if len(self._probes) > self._cache_size:
+                self._probes.popitem(last=False)
             try:
                 future.set_result(await self._fetch_probe(url))
             except BaseException as exc:  # cancelled mid-probe: waiters must not hang
