@@ -368,11 +368,13 @@ async def _flush_periodically(
 def _wants_archive(outcome: UrlOutcome, card_title: str | None) -> bool:
     """A page that fails or rots (its title drifted from the card's included), whose URL holds no
     secret: the archive is a third party, and a URL with credentials is not public anyway."""
-    if outcome.link_kind is not LinkKind.PAGE or redact_url(outcome.url) != outcome.url:
+    if outcome.link_kind is not LinkKind.PAGE:
         return False
-    if outcome.severity >= Severity.ROTTED:
-        return True
-    return bool(card_title and content_drift(card_title, outcome.title))
+    failing = outcome.severity >= Severity.ROTTED or bool(
+        card_title and content_drift(card_title, outcome.title)
+    )
+    # asked last: only the few failing pages pay for the redactor
+    return failing and redact_url(outcome.url) == outcome.url
 
 
 FEED_SLICE = 25  # cards read between two turns of the event loop (~3 ms)
