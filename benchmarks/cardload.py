@@ -1,4 +1,4 @@
-"""Card loading speed alone: `crawler.cards.load_card` over every file, one process, one core.
+"""Card loading speed alone: `intake.cards.load_card` over every file, one process, one core.
 
 No network and no event loop: this is the CPU cost of reading, parsing (YAML front matter),
 filtering and validating cards, which a run pays in its card worker process.
@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from crawler.cards import CardOptions, find_card_files, load_card
+from crawler.intake.cards import CardOptions, find_card_files, load_card
 
 TARGET_CARDS_PER_S: Final = 5_000.0
 
@@ -81,7 +81,7 @@ def parse_since(text: str) -> datetime | None:
 
 
 def generate_cards(out: Path, n: int, seed: int) -> None:
-    from benchmarks.gencards import generate
+    from crawler.sim.gencards import generate
 
     generate(out, n, hosts=[f"127.0.0.{10 + i}" for i in range(40)], port=8800, seed=seed)
 
@@ -89,7 +89,7 @@ def generate_cards(out: Path, n: int, seed: int) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.cardload",
-        description="Time crawler.cards.load_card over a folder of cards on one core.",
+        description="Time crawler.intake.cards.load_card over a folder of cards on one core.",
     )
     parser.add_argument("--cards", type=Path, default=None, help="cards folder (default: generate)")
     parser.add_argument("--generate", type=int, default=20_000, help="cards to generate")

@@ -1,7 +1,7 @@
 """Compare linkcheck with lychee and LinkChecker on one generated corpus and a simulated web.
 
-Every tool gets the same corpus (benchmarks.gencards), a fresh simulated web started as a separate
-process (benchmarks.simweb: fresh attempt counters, and its CPU is not counted as the tool's), and
+Every tool gets the same corpus (crawler.sim.gencards), a fresh simulated web started as a separate
+process (crawler.sim.simweb: fresh attempt counters, and its CPU is not counted as the tool's), and
 the same per-host politeness (requests per second, connections per host), timeout and retries.
 
     python -m benchmarks.compare --cards 10000 --hosts 40 --rate 20 --concurrency 4 \
@@ -52,9 +52,10 @@ from pathlib import Path
 from typing import IO, Any, Final
 from urllib.parse import urlsplit
 
-from benchmarks.gencards import BEHAVIOURS, GroundTruth, _parse_mix, generate
-from benchmarks.politeness import RequestRecord, analyse, read_log
-from benchmarks.simweb import bind_all, loopback_ips
+from benchmarks.politeness import analyse, read_log
+from crawler.sim.gencards import BEHAVIOURS, GroundTruth, _parse_mix, generate
+from crawler.sim.simweb import bind_all, loopback_ips
+from crawler.sim.wire import RequestRecord
 
 REPO: Final = Path(__file__).resolve().parent.parent
 PEERS_VENV: Final = REPO / ".venv-peers"
@@ -473,7 +474,7 @@ def server_priority() -> None:
 
 
 class SimWebProcess:
-    """`python -m benchmarks.simweb` as a child process, stopped with SIGTERM."""
+    """`python -m crawler.sim.simweb` as a child process, stopped with SIGTERM."""
 
     def __init__(self, corpus: Corpus, latency_ms: float, log: Path, stderr: Path) -> None:
         hosts = corpus.hosts
@@ -483,7 +484,7 @@ class SimWebProcess:
         self.log = log
         self._stderr_path = stderr
         self._cmd = [
-            sys.executable, "-m", "benchmarks.simweb", "--hosts", str(len(hosts)),
+            sys.executable, "-m", "crawler.sim.simweb", "--hosts", str(len(hosts)),
             "--first", str(first), "--port", str(corpus.port), "--latency-ms", f"{latency_ms:g}",
             "--log", str(log),
         ]  # fmt: skip

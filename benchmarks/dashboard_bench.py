@@ -23,9 +23,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from crawler.model import Kind
 from crawler.report.html_report import write_html_report
-from crawler.store import Store
-from crawler.verdicts import Kind
+from crawler.store.database import Store
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -38,8 +38,8 @@ from pathlib import Path
 
 import yaml
 
-from crawler.cards import CardOptions, find_card_files, load_card
-from crawler.checks.softrot import DRIFT_THRESHOLD, title_similarity, title_tokens
+from crawler.intake.cards import CardOptions, find_card_files, load_card
+from crawler.judge.softrot import DRIFT_THRESHOLD, title_similarity, title_tokens
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "cards-corpus"
 GRID = [round(0.05 * i, 2) for i in range(4, 17)]  # 0.20 .. 0.80

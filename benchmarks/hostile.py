@@ -43,9 +43,9 @@ from typing import Any
 import structlog
 
 from crawler.config import Config, load_config
-from crawler.verdicts import Kind
+from crawler.model import Kind
+from crawler.sim.wire import message
 
-CRLF = b"\r\n"
 TITLE = "Hostile test page"
 PAGE = (
     b"<!doctype html><html><head><title>Hostile test page</title></head>"
@@ -69,11 +69,6 @@ class Behaviour:
 
 # ---------------------------------------------------------------------------------------------
 # Building blocks
-
-
-def message(status_line: bytes, headers: Sequence[bytes] = (), body: bytes = b"") -> bytes:
-    """A response as given: the status line, each header line, an empty line, the body."""
-    return status_line + CRLF + b"".join(h + CRLF for h in headers) + CRLF + body
 
 
 def page(
@@ -946,9 +941,9 @@ def peak_rss_mb() -> float:
 
 
 async def _crawl_once(folder: Path, host: str) -> int:
+    from crawler.crawl import Crawl
     from crawler.progress import NoProgress
-    from crawler.run import Crawl
-    from crawler.store import Store
+    from crawler.store.database import Store
 
     async with serve_hostile(host) as server:
         urls = write_cards(folder / "cards", server)

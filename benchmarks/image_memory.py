@@ -145,9 +145,9 @@ def _peak_mb() -> float:
 
 
 async def _check_all(urls: list[str], budget: int) -> dict[str, Any]:
-    from crawler.fetch import Fetcher
-    from crawler.hosts import HostPool
-    from crawler.models import LinkKind
+    from crawler.model import LinkKind
+    from crawler.web.fetch import Fetcher
+    from crawler.web.politeness import HostPool
 
     config = FetchConfig(
         allow_private=True, timeout=120.0, retries=0, image_decode_budget_bytes=budget
@@ -170,7 +170,7 @@ async def _check_all(urls: list[str], budget: int) -> dict[str, Any]:
 
 
 def child(urls: list[str], budget: int) -> None:
-    import crawler.fetch  # noqa: F401  (imported before the baseline is taken)
+    import crawler.web.fetch  # noqa: F401  (imported before the baseline is taken)
 
     print(json.dumps(asyncio.run(_check_all(urls, budget))))
 

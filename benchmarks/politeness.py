@@ -1,7 +1,7 @@
 """Pure analysis of a simulated-web request log: was the crawler polite, and how fast could it be?
 
 No I/O besides `read_log`. A log is a sequence of `RequestRecord` (one per request the server
-received), as kept in memory by `benchmarks.simweb.SimWeb` or read back from its JSON-lines file.
+received), as kept in memory by `crawler.sim.simweb.SimWeb` or read back from its JSON-lines file.
 
     python -m benchmarks.politeness out/requests.jsonl --rate 5
 """
@@ -18,43 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-@dataclass(frozen=True, slots=True)
-class RequestRecord:
-    """One request as the server saw it.
-
-    `t` is the arrival time (time.time()), `host` the local address it was received on, `status` 0
-    when the server answered nothing (an abrupt reset), `bytes` the body bytes sent, `inflight` the
-    number of requests in flight on that host at arrival (this one included), `duration` seconds
-    from arrival until the handler finished.
-    """
-
-    t: float
-    host: str
-    method: str
-    path: str
-    status: int
-    bytes: int
-    inflight: int | None = None
-    duration: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> RequestRecord:
-        inflight = data.get("inflight")
-        duration = data.get("duration")
-        return cls(
-            t=float(data["t"]),
-            host=str(data["host"]),
-            method=str(data["method"]),
-            path=str(data["path"]),
-            status=int(data["status"]),
-            bytes=int(data["bytes"]),
-            inflight=None if inflight is None else int(inflight),
-            duration=None if duration is None else float(duration),
-        )
+from crawler.sim.wire import RequestRecord
 
 
 def read_log(path: Path) -> list[RequestRecord]:

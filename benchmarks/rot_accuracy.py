@@ -2,7 +2,7 @@
 
     python -m benchmarks.rot_accuracy --cards 2000 --hosts 10
 
-Starts `benchmarks.simweb` as a subprocess on hosts+1 loopback addresses (127.0.0.{first}...; the
+Starts `crawler.sim.simweb` as a subprocess on hosts+1 loopback addresses (127.0.0.{first}...; the
 extra one serves the fake Wayback availability API and, on port 443 over TLS, the Google AMP
 Cache host names), generates the cards with `gencards.rot_mix()` and `amp_cache_rules` (no
 cdnAmpWebUrl except on the amp_cache_ok / amp_cache_mismatch cards, which carry real-form
@@ -22,7 +22,7 @@ Prints, from report.json against expected.json:
 - the false-positive rate on healthy pages (behaviour healthy or a look-alike: real404site,
   spa, suffixed, moved_deep, amp_cache_ok): the share whose problems include any rot kind;
 - the soft-404 probes' extra requests per 1,000 URLs checked: requests in the server's log
-  whose last path segment is 25 lowercase letters (crawler.checks.softrot.probe_url's shape);
+  whose last path segment is 25 lowercase letters (crawler.judge.softrot.probe_url's shape);
 - how many broken/rotted page problems carry an archive_url, and how many the fake archive
   could have answered (it has no snapshot of ARCHIVE_MISS_PERCENT % of URLs, by hash);
 - per behaviour: cards, expected status/kind, status right, expected kind found, other kinds.
@@ -50,7 +50,8 @@ from pathlib import Path
 from typing import IO, Any, Final
 from urllib.parse import urlsplit
 
-from benchmarks.gencards import (
+from benchmarks.politeness import read_log
+from crawler.sim.gencards import (
     AMP_CACHE_BEHAVIOURS,
     BEHAVIOURS,
     LOOKALIKE_BEHAVIOURS,
@@ -59,8 +60,8 @@ from benchmarks.gencards import (
     generate,
     rot_mix,
 )
-from benchmarks.politeness import RequestRecord, read_log
-from benchmarks.simweb import AMP_CACHE_NAMES, archive_has_snapshot, make_certificates
+from crawler.sim.simweb import AMP_CACHE_NAMES, archive_has_snapshot, make_certificates
+from crawler.sim.wire import RequestRecord
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 ROT_KINDS: Final = (
@@ -440,7 +441,7 @@ def _clean(work: Path) -> None:
 
 
 class SimWebProcess:
-    """`python -m benchmarks.simweb` as a child process; stopped with SIGTERM."""
+    """`python -m crawler.sim.simweb` as a child process; stopped with SIGTERM."""
 
     def __init__(self, command: list[str], stderr_path: Path) -> None:
         self._command = command
@@ -487,7 +488,7 @@ def run(args: argparse.Namespace) -> int:
     _clean(work)
     extra_ip = f"127.0.0.{args.first + args.hosts}"
     simweb = [
-        sys.executable, "-m", "benchmarks.simweb", "--hosts", str(args.hosts + 1),
+        sys.executable, "-m", "crawler.sim.simweb", "--hosts", str(args.hosts + 1),
         "--first", str(args.first), "--port", str(args.port),
         "--latency-ms", f"{args.latency_ms:g}", "--log", str(work / "requests.jsonl"),
     ]  # fmt: skip

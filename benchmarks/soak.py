@@ -1,7 +1,7 @@
 """The soak: linkcheck for minutes on a large simulated web that misbehaves. Is anything lost,
 does memory or the number of open files grow, does any host get more than its rate?
 
-The web (benchmarks.simweb, its own process at a higher priority, as in the comparison) resets
+The web (crawler.sim.simweb, its own process at a higher priority, as in the comparison) resets
 5 % of requests, has 1 % of hosts that accept connections and never answer, and sends some
 answers with Latin-1 bytes in their heads (a 404's reason phrase "Non trouvé", an ETag with 0xE9).
 linkcheck runs as a real process; every second the benchmark samples its RSS (VmRSS) and open
@@ -49,7 +49,7 @@ from benchmarks.compare import (
     tree_rss_bytes,
 )
 from benchmarks.politeness import analyse, read_log
-from benchmarks.simweb import loopback_ips
+from crawler.sim.simweb import loopback_ips
 
 URLS_PER_CARD: Final = 3  # webUrl, ampWebUrl, images[0].url (with amp_cache_rules)
 OLD_SHARE: Final = 0.1  # gencards' default: cards before 2020, read but never fetched

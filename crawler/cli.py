@@ -18,11 +18,11 @@ from typing import Any, NoReturn
 import structlog
 
 from crawler import __version__
-from crawler.addresses import parse_resolve
-from crawler.cards import CardsFolderError, find_card_files
 from crawler.config import CardsConfig, Config, ConfigError, load_config
-from crawler.lock import RunLock, describe
+from crawler.crawl import Crawl, RunResult
+from crawler.intake.cards import CardsFolderError, find_card_files
 from crawler.logs import configure_logging
+from crawler.model import Severity
 from crawler.progress import make_progress
 from crawler.redact import redact_text
 from crawler.report.csv_junit import write_csv_report, write_junit_report
@@ -32,8 +32,7 @@ from crawler.report.json_report import (
     check_output_folder,
     write_json_report,
 )
-from crawler.run import Crawl, RunResult
-from crawler.store import (
+from crawler.store.database import (
     RunRow,
     Store,
     StoreError,
@@ -41,8 +40,9 @@ from crawler.store import (
     environment_error,
     store_error,
 )
+from crawler.store.lock import RunLock, describe
 from crawler.text import safe_text
-from crawler.verdicts import Severity
+from crawler.web.addresses import parse_resolve
 
 log = structlog.get_logger("linkcheck")
 

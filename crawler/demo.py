@@ -11,12 +11,12 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from benchmarks.gencards import AMP_CACHE_BEHAVIOURS, BEHAVIOURS, generate
-from benchmarks.simweb import SimWeb
 from crawler.config import Config, load_config
+from crawler.crawl import Crawl, RunResult
 from crawler.progress import make_progress
-from crawler.run import Crawl, RunResult
-from crawler.store import Store
+from crawler.sim.gencards import AMP_CACHE_BEHAVIOURS, BEHAVIOURS, generate
+from crawler.sim.simweb import SimWeb
+from crawler.store.database import Store
 
 DEMO_HOSTS = 4
 DEMO_FIRST_IP = 211  # 127.0.0.211 ...: out of the way of other local services

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from crawler.config import Config, load_config
+from crawler.crawl import Crawl, RunResult
 from crawler.progress import NoProgress
-from crawler.run import Crawl, RunResult
-from crawler.store import Store
+from crawler.store.database import Store
 
 
 def quick_config(tmp: Path, **sections: dict[str, Any]) -> Config:

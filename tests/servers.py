@@ -32,8 +32,8 @@ from typing import Any
 from aiohttp import web
 
 from crawler.config import FetchConfig, PolitenessConfig
-from crawler.fetch import Fetcher
-from crawler.hosts import HostPool
+from crawler.web.fetch import Fetcher
+from crawler.web.politeness import HostPool
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

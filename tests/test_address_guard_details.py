@@ -13,7 +13,7 @@ import socket
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from crawler.addresses import (
+from crawler.web.addresses import (
     BlockedAddressError,
     GuardedResolver,
     address_category,

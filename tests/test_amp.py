@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from crawler.checks.amp import (
+from crawler.judge.amp import (
     Serving,
     amp_cache_host,
     amp_cache_url,

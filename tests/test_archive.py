@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from servers import free_port, ok, serve, slow, status
 
-from crawler.checks.archive import ArchiveAnswer, ArchiveClient, parse_answer, wayback_timestamp
+from crawler.web.archive import ArchiveAnswer, ArchiveClient, parse_answer, wayback_timestamp
 
 ARTICLE = "https://www.engadget.com/2020/02/12/clearview-ai-police-surveillance-explained/"
 SNAPSHOT = f"http://web.archive.org/web/20200212160512/{ARTICLE}"

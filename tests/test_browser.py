@@ -31,10 +31,10 @@ pytest.importorskip(
 )
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from benchmarks.gencards import GroundTruth, generate
 from crawler.report.csv_junit import write_csv_report, write_junit_report
 from crawler.report.html_report import write_html_report
-from crawler.store import Store
+from crawler.sim.gencards import GroundTruth, generate
+from crawler.store.database import Store
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -116,7 +116,7 @@ def _edit_between_runs(cards: Path, truth: GroundTruth) -> None:
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
     tmp = tmp_path_factory.mktemp("dashboard")
     web = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.simweb", "--hosts", "6", "--first", "140",
+        [sys.executable, "-m", "crawler.sim.simweb", "--hosts", "6", "--first", "140",
          "--port", "0", "--latency-ms", "1"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

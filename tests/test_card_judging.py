@@ -14,21 +14,21 @@ from typing import Any
 import pytest
 import structlog.testing
 
-import crawler.judging as judging
-from crawler.history import RotRules
-from crawler.judging import judge_cards
-from crawler.models import (
+import crawler.judge.judging as judging
+from crawler.judge.history import RotRules
+from crawler.judge.judging import judge_cards
+from crawler.model import (
     CardRecord,
     Disposition,
     Finding,
     ImageInfo,
+    Kind,
     Link,
     LinkKind,
     Problem,
     UrlOutcome,
 )
-from crawler.store import CardVerdict, Store
-from crawler.verdicts import Kind
+from crawler.store.database import CardVerdict, Store
 
 GONE = "http://a.test/gone"
 FINE = "http://a.test/fine"

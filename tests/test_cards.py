@@ -1,4 +1,4 @@
-"""crawler.cards: finding card files, parsing, filtering and validating one card."""
+"""crawler.intake.cards: finding card files, parsing, filtering and validating one card."""
 
 from __future__ import annotations
 
@@ -11,17 +11,16 @@ from typing import Any
 
 import pytest
 
-import crawler.cards as cards_module
-from crawler.cards import (
+import crawler.intake.cards as cards_module
+from crawler.config import Config, parse_bound
+from crawler.intake.cards import (
     CardOptions,
     CardsFolderError,
     find_card_files,
     iter_cards,
     load_card,
 )
-from crawler.config import Config, parse_bound
-from crawler.models import CardRecord, Disposition, Link, LinkKind, Problem
-from crawler.verdicts import Kind, Severity
+from crawler.model import CardRecord, Disposition, Kind, Link, LinkKind, Problem, Severity
 
 REAL_CARD = Path(__file__).resolve().parents[1] / "cards" / "engadget-clearview-2020.md"
 

@@ -1,7 +1,7 @@
 """The pure parts of benchmarks.compare: output parsing, status mapping, accuracy, medians.
 
 The fixtures are cut from real runs (lychee 0.24.2 `--format json -v`, LinkChecker 10.6.0
-`-v -F csv`, linkcheck's report.json) against benchmarks.simweb; no peer binary runs here.
+`-v -F csv`, linkcheck's report.json) against crawler.sim.simweb; no peer binary runs here.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from benchmarks.compare import (
     summarise,
     worst,
 )
-from benchmarks.gencards import CardTruth, GroundTruth, generate
-from benchmarks.politeness import RequestRecord
+from crawler.sim.gencards import CardTruth, GroundTruth, generate
+from crawler.sim.wire import RequestRecord
 
 H = "http://127.0.0.10:8811"
 

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from crawler.cards import CardOptions, find_card_files, load_card
 from crawler.config import parse_bound
-from crawler.links import normalise_url
-from crawler.models import CardRecord, Disposition
-from crawler.verdicts import Kind, Severity
+from crawler.intake.cards import CardOptions, find_card_files, load_card
+from crawler.intake.links import normalise_url
+from crawler.model import CardRecord, Disposition, Kind, Severity
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "cards-corpus"
 CARDS_GLOB = "*/**/*.md"  # the cards, not the corpus' own SOURCE.md and STATS.md

@@ -6,12 +6,13 @@ import csv
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from crawler.judging import judge_cards
-from crawler.models import (
+from crawler.judge.judging import judge_cards
+from crawler.model import (
     CardRecord,
     Disposition,
     Finding,
     ImageInfo,
+    Kind,
     Link,
     LinkKind,
     Problem,
@@ -24,8 +25,7 @@ from crawler.report.csv_junit import (
     write_csv_report,
     write_junit_report,
 )
-from crawler.store import Store
-from crawler.verdicts import Kind
+from crawler.store.database import Store
 
 AWKWARD_TITLE = 'Commas, "quotes"\nand a new line'
 CONTROL_TITLE = "Bell\x07 and escape\x1b in a title"

@@ -19,10 +19,10 @@ from aiohttp import web
 from servers import ok, serve
 
 from benchmarks.compare import server_priority
-from benchmarks.gencards import generate
 from benchmarks.politeness import max_in_window, read_log
-from benchmarks.simweb import SimWeb
 from crawler.report.json_report import SCHEMA_PATH
+from crawler.sim.gencards import generate
+from crawler.sim.simweb import SimWeb
 
 LINKCHECK = [sys.executable, "-m", "crawler.cli"]
 
@@ -68,7 +68,7 @@ async def simweb_process(
     by this test process's own work (GC pauses, the client side of other tests); and at a higher
     priority, as remote servers would not share our cores."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.simweb", "--hosts", str(hosts), "--first", str(first),
+        sys.executable, "-m", "crawler.sim.simweb", "--hosts", str(hosts), "--first", str(first),
         "--port", "0", "--latency-ms", str(latency_ms), "--log", str(log_path),
         stdout=asyncio.subprocess.PIPE, preexec_fn=server_priority,
     )  # fmt: skip

@@ -41,14 +41,13 @@ from servers import (
     trickle,
 )
 
-import crawler.addresses
-import crawler.fetch
-from crawler.checks.page import page_title
+import crawler.web.addresses
+import crawler.web.fetch
 from crawler.config import PolitenessConfig
-from crawler.fetch import failure_for, parse_retry_after, status_finding
-from crawler.hosts import HostPool, host_key
-from crawler.models import Finding, Hop, LinkKind
-from crawler.verdicts import Kind
+from crawler.judge.html import page_title
+from crawler.model import Finding, Hop, Kind, LinkKind
+from crawler.web.fetch import failure_for, parse_retry_after, status_finding
+from crawler.web.politeness import HostPool, host_key
 
 PAGE = LinkKind.PAGE
 
@@ -317,7 +316,7 @@ async def test_a_successful_first_attempt_never_waits(monkeypatch: pytest.Monkey
     def no_wait(*args: Any, **kwargs: Any) -> float:
         raise AssertionError("a healthy answer must not ask for a backoff")
 
-    monkeypatch.setattr(crawler.fetch, "backoff_seconds", no_wait)
+    monkeypatch.setattr(crawler.web.fetch, "backoff_seconds", no_wait)
     async with serve({"/": ok(), "/gone": status(404)}) as server, open_fetcher() as fetcher:
         healthy = await fetcher.check(server.url("/"), PAGE)
         gone = await fetcher.check(server.url("/gone"), PAGE)
@@ -383,7 +382,7 @@ class FailingDNS(AbstractResolver):
 
 
 async def test_dns_failure_from_the_system_resolver(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(crawler.addresses, "DefaultResolver", FailingDNS)
+    monkeypatch.setattr(crawler.web.addresses, "DefaultResolver", FailingDNS)
     FailingDNS.lookups = 0
     async with open_fetcher(retries=2) as fetcher:
         outcome = await fetcher.check("http://unknown-name.example/", PAGE)
@@ -649,7 +648,7 @@ async def test_the_host_window_counts_each_request_from_when_its_headers_left(
 ) -> None:
     """The fetcher tells the pool when a request actually left (after a slow lookup), so the
     host's rate window holds send times, not the earlier grant times."""
-    monkeypatch.setattr(crawler.addresses, "DefaultResolver", SlowDNS)
+    monkeypatch.setattr(crawler.web.addresses, "DefaultResolver", SlowDNS)
     SlowDNS.answered_at = []
     pool = HostPool(PolitenessConfig(rate_per_host=2, concurrency_per_host=2))
     async with serve({"/{n}": ok()}) as server, open_fetcher(pool=pool) as fetcher:
@@ -702,7 +701,7 @@ def test_error_boundary() -> None:
         (aiohttp.ServerTimeoutError(), Kind.TIMEOUT, True),
         (socket.gaierror(-2, "Name or service not known"), Kind.DNS_ERROR, False),
         (aiohttp.InvalidURL("http://[x"), Kind.INVALID_URL, False),
-        (crawler.addresses.BlockedAddressError("h", "10.0.0.1"), Kind.BLOCKED_ADDRESS, False),
+        (crawler.web.addresses.BlockedAddressError("h", "10.0.0.1"), Kind.BLOCKED_ADDRESS, False),
         (ValueError("odd"), Kind.CHECK_FAILED, False),  # linkcheck's own failure, not the net
     ]
     for exc, kind, transient in cases:

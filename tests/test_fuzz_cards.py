@@ -16,9 +16,9 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-import crawler.cards as cards_module
-from crawler.cards import MAX_YAML_NODES, CardOptions, load_card
-from crawler.links import (
+import crawler.intake.cards as cards_module
+from crawler.intake.cards import MAX_YAML_NODES, CardOptions, load_card
+from crawler.intake.links import (
     MAX_URL_CHARS,
     UrlForm,
     classify_url,
@@ -26,7 +26,7 @@ from crawler.links import (
     normalise_url,
     resolve_relative,
 )
-from crawler.models import CardRecord, Problem
+from crawler.model import CardRecord, Problem
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))  # FUZZ_EXAMPLES=5000: a deeper run
 FUZZ = settings(

@@ -12,16 +12,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from crawler.checks.page import TITLE_CHARS, choose_charset, decode_text, known_charset, page_title
-from crawler.checks.pagerot import PageRotChecker
-from crawler.checks.softrot import (
+from crawler.judge.html import TITLE_CHARS, choose_charset, decode_text, known_charset, page_title
+from crawler.judge.pagerot import PageRotChecker
+from crawler.judge.softrot import (
     decode_html,
     first_h1,
     meta_refresh_target,
     redirect_to_home,
     visible_text_tokens,
 )
-from crawler.fetch import (
+from crawler.model import Finding, LinkKind, UrlOutcome
+from crawler.web.fetch import (
     _Answer,
     _location_text,
     _parse_url,
@@ -30,7 +31,6 @@ from crawler.fetch import (
     parse_retry_after,
     status_finding,
 )
-from crawler.models import Finding, LinkKind, UrlOutcome
 
 FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

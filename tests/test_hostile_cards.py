@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-import crawler.cards as cards_module
-import crawler.cardsource as cardsource
-from crawler.cards import (
+import crawler.intake.cards as cards_module
+import crawler.intake.reader as cardsource
+from crawler.intake.cards import (
     MAX_CARD_BYTES,
     MAX_FRONT_MATTER_BYTES,
     MAX_NUMBER_CHARS,
@@ -28,11 +28,10 @@ from crawler.cards import (
     find_card_files,
     load_card,
 )
-from crawler.cardsource import CRASHED, stream_cards
-from crawler.links import MAX_DIMENSION, MAX_URL_CHARS
-from crawler.models import CardRecord, Disposition, Problem
+from crawler.intake.links import MAX_DIMENSION, MAX_URL_CHARS
+from crawler.intake.reader import CRASHED, stream_cards
+from crawler.model import CardRecord, Disposition, Kind, Problem
 from crawler.text import PREVIEW_CHARS
-from crawler.verdicts import Kind
 
 HEAD = """\
 ---

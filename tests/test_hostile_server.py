@@ -22,19 +22,18 @@ import structlog
 from quickrun import crawl, quick_config
 from servers import open_fetcher
 
-import crawler.fetch
+import crawler.web.fetch
 from benchmarks.hostile import BEHAVIOURS, EXPECTED, TITLE, serve_hostile, verdicts, write_cards
-from crawler.checks.page import known_charset, page_title
-from crawler.checks.pagerot import PageRotChecker
-from crawler.checks.softrot import first_h1, meta_refresh_target, visible_text_tokens
 from crawler.cli import main as linkcheck
 from crawler.config import Config
-from crawler.fetch import failure_for
-from crawler.models import Finding, Hop, LinkKind, UrlOutcome
+from crawler.crawl import Crawl
+from crawler.judge.html import known_charset, page_title
+from crawler.judge.pagerot import PageRotChecker
+from crawler.judge.softrot import first_h1, meta_refresh_target, visible_text_tokens
+from crawler.model import Finding, Hop, Kind, LinkKind, Severity, UrlOutcome
 from crawler.progress import NoProgress
-from crawler.run import Crawl
-from crawler.store import Store
-from crawler.verdicts import Kind, Severity
+from crawler.store.database import Store
+from crawler.web.fetch import failure_for
 
 PAGE = LinkKind.PAGE
 HOST = "127.0.0.9"
@@ -156,7 +155,7 @@ async def test_a_bug_while_judging_an_answer_is_check_failed_with_the_traceback_
     def broken(body: bytes, content_type: str | None) -> str:
         raise LookupError("a bug in the title reader")
 
-    monkeypatch.setattr(crawler.fetch, "page_title", broken)
+    monkeypatch.setattr(crawler.web.fetch, "page_title", broken)
     with structlog.testing.capture_logs() as logs:
         outcome = await check("healthy")
     assert outcome.findings == [
@@ -175,7 +174,7 @@ async def test_a_bug_during_a_request_is_check_failed_not_a_connection_error(
     async def broken(resp: aiohttp.ClientResponse, cap: int) -> bytes:
         raise TypeError("a bug in the body reader")
 
-    monkeypatch.setattr(crawler.fetch, "_read_capped", broken)
+    monkeypatch.setattr(crawler.web.fetch, "_read_capped", broken)
     with structlog.testing.capture_logs() as logs:
         outcome = await check("healthy", retries=2)
     assert [f.kind for f in outcome.findings] == [Kind.CHECK_FAILED]
@@ -415,10 +414,10 @@ async def test_a_failing_archive_lookup_keeps_what_the_fetch_found(
 async def test_a_check_that_raises_is_stored_as_check_failed_and_the_run_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(self: crawler.fetch.Fetcher, url: str, *args: Any) -> UrlOutcome:
+    async def broken(self: crawler.web.fetch.Fetcher, url: str, *args: Any) -> UrlOutcome:
         raise AssertionError("a bug in the fetcher")
 
-    monkeypatch.setattr(crawler.fetch.Fetcher, "check", broken)
+    monkeypatch.setattr(crawler.web.fetch.Fetcher, "check", broken)
     async with serve_hostile(HOST) as server:
         one_card(tmp_path, server.url("healthy"))
         result, report = await crawl(run_config(tmp_path))

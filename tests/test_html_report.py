@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 
-from crawler.judging import judge_cards
-from crawler.models import (
+from crawler.judge.judging import judge_cards
+from crawler.model import (
     CardRecord,
     Disposition,
     Finding,
     Hop,
     ImageInfo,
+    Kind,
     Link,
     LinkKind,
     Problem,
@@ -35,8 +36,7 @@ from crawler.report.html_report import (
     trend_points,
     write_html_report,
 )
-from crawler.store import Store
-from crawler.verdicts import Kind
+from crawler.store.database import Store
 
 XSS_TITLE = "<img src=x onerror=alert(1)>"
 SCRIPT_TITLE = "</script><script>alert(2)</script><!--"

@@ -25,10 +25,9 @@ from test_html_report import _card, _page, _run, seed
 
 import crawler.report.html_report as html_report
 from benchmarks.dashboard_bench import build_store
-from crawler.models import Link, LinkKind
+from crawler.model import Kind, Link, LinkKind
 from crawler.report.html_report import FIX_HINTS, render_html, write_html_report
-from crawler.store import Store
-from crawler.verdicts import Kind
+from crawler.store.database import Store
 
 # -- reading the page -----------------------------------------------------------------------------
 

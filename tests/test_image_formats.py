@@ -15,12 +15,11 @@ from PIL import Image, features
 from quickrun import crawl, quick_config
 from servers import ok, open_fetcher, serve
 
-from crawler.checks import image
-from crawler.checks.image import inspect_image
-from crawler.checks.png import pixel_data_problem
-from crawler.checks.svg import MAX_DEPTH, SvgImage, svg_size
-from crawler.models import Finding, ImageInfo, LinkKind
-from crawler.verdicts import Kind
+from crawler.judge.images import check as image
+from crawler.judge.images.check import inspect_image
+from crawler.judge.images.png import pixel_data_problem
+from crawler.judge.images.svg import MAX_DEPTH, SvgImage, svg_size
+from crawler.model import Finding, ImageInfo, Kind, LinkKind
 
 SVG_NS = 'xmlns="http://www.w3.org/2000/svg"'
 SVG11_DOCTYPE = (

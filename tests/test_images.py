@@ -13,9 +13,9 @@ from PIL import Image
 from quickrun import crawl, quick_config
 from servers import ok, open_fetcher, serve
 
-from crawler.checks.image import dimension_problem, inspect_image
-from crawler.models import Finding, ImageInfo, LinkKind
-from crawler.verdicts import Kind, link_problems
+from crawler.judge.images.check import dimension_problem, inspect_image
+from crawler.judge.verdicts import link_problems
+from crawler.model import Finding, ImageInfo, Kind, LinkKind
 
 HTML = b"<!DOCTYPE html><html><head><title>Oops</title></head><body>login</body></html>"
 MAX_PIXELS = 80_000_000

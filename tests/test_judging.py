@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-import crawler.judging as judging
-from crawler.models import CardRecord, Disposition
-from crawler.store import Store
+import crawler.judge.judging as judging
+from crawler.model import CardRecord, Disposition
+from crawler.store.database import Store
 
 
 def test_a_bug_judging_one_card_is_check_failed_on_that_card_only(

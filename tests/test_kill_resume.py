@@ -32,14 +32,14 @@ from servers import serve
 from test_e2e import accuracy
 from test_history import Switchable, cli, start, web_status, write_card
 
-from benchmarks.gencards import generate
-from benchmarks.simweb import SimWeb
 from crawler.config import ConfigError
-from crawler.lock import RunLock
+from crawler.crawl import Crawl
 from crawler.progress import NoProgress
 from crawler.report.json_report import SCHEMA_PATH
-from crawler.run import Crawl
-from crawler.store import Store
+from crawler.sim.gencards import generate
+from crawler.sim.simweb import SimWeb
+from crawler.store.database import Store
+from crawler.store.lock import RunLock
 
 SEED = int(os.environ.get("KILL_RESUME_SEED", "9"))
 CARDS = 1200  # 90 % filtered (read, never fetched): card reading lasts long enough to hit
@@ -295,7 +295,7 @@ ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 HOLD_AND_FORK = """
 import os, sys
 from pathlib import Path
-from crawler.lock import RunLock
+from crawler.store.lock import RunLock
 lock = RunLock(Path(sys.argv[1]))
 lock.acquire()
 child = os.fork()
@@ -336,7 +336,7 @@ def test_a_child_forked_by_a_killed_run_does_not_keep_its_store_locked(tmp_path:
 
 READ_AND_DIE = """
 import os
-from crawler.cardsource import make_executor
+from crawler.intake.reader import make_executor
 pool = make_executor()
 print(pool.submit(os.getpid).result(), flush=True)  # the card reader's pid
 os._exit(0)  # the run dies without shutting the reader down, as with kill -9

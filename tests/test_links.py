@@ -1,4 +1,4 @@
-"""crawler.links: URL classification, normalisation and the URL-bearing fields of a card."""
+"""crawler.intake.links: URL classification, normalisation and the URL-bearing fields of a card."""
 
 from __future__ import annotations
 
@@ -7,9 +7,14 @@ from typing import Any
 
 import pytest
 
-from crawler.links import UrlForm, classify_url, extract_links, normalise_url, resolve_relative
-from crawler.models import Link, LinkKind, Problem
-from crawler.verdicts import Kind, Severity
+from crawler.intake.links import (
+    UrlForm,
+    classify_url,
+    extract_links,
+    normalise_url,
+    resolve_relative,
+)
+from crawler.model import Kind, Link, LinkKind, Problem, Severity
 
 # The image URL of the real Engadget card: a thumbnail proxy whose query carries a URL encoded
 # twice over (%2C, %252C, %253A...). Any re-encoding would check a different URL.

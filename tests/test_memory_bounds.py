@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from crawler.checks.pagerot import PROBE_CACHE_SIZE, PageRotChecker
-from crawler.models import LinkKind, UrlOutcome
+from crawler.judge.pagerot import PROBE_CACHE_SIZE, PageRotChecker
+from crawler.model import LinkKind, UrlOutcome
 
 CARD_TITLE = "The card's own headline"
 

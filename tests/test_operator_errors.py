@@ -27,12 +27,12 @@ from typing import Any
 import pytest
 
 from crawler import cli
-from crawler import store as store_module
 from crawler.cli import ExitCode, main
-from crawler.lock import RunLock
+from crawler.crawl import Crawl
 from crawler.report import json_report
-from crawler.run import Crawl
-from crawler.store import Store
+from crawler.store import database as store_module
+from crawler.store.database import Store
+from crawler.store.lock import RunLock
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_ROOT = os.geteuid() == 0

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from PIL import Image
 from servers import ok, open_fetcher, serve
 
-import crawler.fetch
-from crawler.checks.image import decode_cost, inspect_image
-from crawler.checks.pixels import (
+import crawler.web.fetch
+from crawler.judge.images.check import decode_cost, inspect_image
+from crawler.judge.images.pixels import (
     STREAM_BYTES,
     Decode,
     DecodeBudget,
@@ -27,8 +27,7 @@ from crawler.checks.pixels import (
     decoded_bytes,
     plan_decode,
 )
-from crawler.models import Finding, ImageInfo, LinkKind
-from crawler.verdicts import Kind
+from crawler.model import Finding, ImageInfo, Kind, LinkKind
 
 MAX_PIXELS = 80_000_000
 
@@ -318,7 +317,7 @@ async def test_with_a_small_budget_two_large_decodes_never_overlap(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     decodes = Decodes(inspect_image)
-    monkeypatch.setattr(crawler.fetch, "inspect_image", decodes)
+    monkeypatch.setattr(crawler.web.fetch, "inspect_image", decodes)
     body = encode(
         noise((1000, 1000)), "PNG", compress_level=1
     )  # 4 MB decoded: two do not fit in 6 MB
@@ -347,7 +346,7 @@ async def test_with_a_small_budget_two_large_decodes_never_overlap(
 async def test_with_room_in_the_budget_decodes_do_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
     # the control for the test above: the same two images, a budget that fits both
     decodes = Decodes(inspect_image)
-    monkeypatch.setattr(crawler.fetch, "inspect_image", decodes)
+    monkeypatch.setattr(crawler.web.fetch, "inspect_image", decodes)
     body = encode(noise((1000, 1000)), "PNG", compress_level=1)
     routes = {
         "/a.png": ok(body, content_type="image/png"),
@@ -391,7 +390,7 @@ async def test_the_budget_is_released_when_a_decode_raises(monkeypatch: pytest.M
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a decoder bug")
 
-    monkeypatch.setattr(crawler.fetch, "inspect_image", broken)
+    monkeypatch.setattr(crawler.web.fetch, "inspect_image", broken)
     body = encode(noise((500, 500)), "PNG", compress_level=1)
     async with open_fetcher(image_decode_budget_bytes=2_000_000) as fetcher:
         with pytest.raises(RuntimeError):  # Fetcher.check reports it on the URL

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from crawler.verdicts import Kind, Severity, card_status, link_problems, worst
+from crawler.judge.verdicts import card_status, link_problems
+from crawler.model import Kind, Severity, worst
 
 
 def _link(**over: Any) -> dict[str, Any]:

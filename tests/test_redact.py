@@ -23,10 +23,10 @@ from yarl import URL
 
 from crawler import cli, redact
 from crawler.config import ConfigError, RedactConfig, load_config
+from crawler.crawl import RunResult
 from crawler.logs import configure_logging
 from crawler.redact import DEFAULT, DEFAULT_SECRET_PARAMS, Redactor, for_run, redactor_from
 from crawler.report.json_report import SCHEMA_PATH
-from crawler.run import RunResult
 
 
 @pytest.fixture(autouse=True)

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from benchmarks import rot_accuracy as ra
-from benchmarks.gencards import CardTruth, GroundTruth
-from benchmarks.politeness import RequestRecord
-from crawler.checks.softrot import probe_url
+from crawler.judge.softrot import probe_url
+from crawler.sim.gencards import CardTruth, GroundTruth
+from crawler.sim.wire import RequestRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 

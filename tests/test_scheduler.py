@@ -3,10 +3,10 @@
 import asyncio
 from collections import defaultdict
 
-from crawler.hosts import host_key
-from crawler.models import Job, LinkKind, UrlOutcome
-from crawler.scheduler import Scheduler
-from crawler.spill import Spill, UrlSet
+from crawler.model import Job, LinkKind, UrlOutcome
+from crawler.web.politeness import host_key
+from crawler.web.scheduler import Scheduler
+from crawler.web.spill import Spill, UrlSet
 
 
 def _outcome(url: str) -> UrlOutcome:

@@ -13,9 +13,9 @@ from types import SimpleNamespace
 
 import pytest
 
-import crawler.hosts
+import crawler.web.politeness
 from crawler.config import PolitenessConfig
-from crawler.hosts import HostPool, Permit, PreciseThrottler, _throttler_for, host_key
+from crawler.web.politeness import HostPool, Permit, PreciseThrottler, _throttler_for, host_key
 
 
 def max_in_window(times: list[float], window: float = 1.0) -> int:
@@ -29,7 +29,7 @@ def max_in_window(times: list[float], window: float = 1.0) -> int:
 
 
 class FakeClock:
-    """time.monotonic for crawler.hosts, moved by hand."""
+    """time.monotonic for crawler.web.politeness, moved by hand."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -41,12 +41,12 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr(crawler.hosts, "time", SimpleNamespace(monotonic=fake.monotonic))
+    monkeypatch.setattr(crawler.web.politeness, "time", SimpleNamespace(monotonic=fake.monotonic))
     return fake
 
 
 class FakeSleeps:
-    """asyncio.sleep for crawler.hosts: moves the fake clock by exactly what was asked, and
+    """asyncio.sleep for crawler.web.politeness: moves the fake clock by exactly what was asked, and
     records it, so a test can say how long the throttler chose to wait, to the microsecond."""
 
     def __init__(self, clock: FakeClock) -> None:
@@ -66,7 +66,7 @@ real_sleep = asyncio.sleep
 @pytest.fixture
 def sleeps(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> FakeSleeps:
     fake = FakeSleeps(clock)
-    monkeypatch.setattr(crawler.hosts, "asyncio", SimpleNamespace(sleep=fake.sleep))
+    monkeypatch.setattr(crawler.web.politeness, "asyncio", SimpleNamespace(sleep=fake.sleep))
     return fake
 
 

@@ -27,9 +27,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from PIL import Image, UnidentifiedImageError
 from yarl import URL
 
-from crawler.checks.archive import ArchiveClient
-from crawler.checks.page import page_title
-from crawler.checks.softrot import (
+from crawler.judge.html import page_title
+from crawler.judge.softrot import (
     DRIFT_THRESHOLD,
     content_drift,
     first_h1,
@@ -38,14 +37,16 @@ from crawler.checks.softrot import (
     title_similarity,
     visible_text_tokens,
 )
-from crawler.verdicts import Kind, Severity
+from crawler.model import Kind, Severity
+from crawler.web.archive import ArchiveClient
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # benchmarks/ is not part of the installed package
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import politeness  # noqa: E402
-from benchmarks.gencards import (  # noqa: E402
+from benchmarks.politeness import analyse, max_in_window, read_log  # noqa: E402
+from crawler.sim.gencards import (  # noqa: E402
     AMP_CACHE_BEHAVIOURS,
     BEHAVIOURS,
     LOOKALIKE_BEHAVIOURS,
@@ -59,8 +60,7 @@ from benchmarks.gencards import (  # noqa: E402
     generate,
     rot_mix,
 )
-from benchmarks.politeness import RequestRecord, analyse, max_in_window, read_log  # noqa: E402
-from benchmarks.simweb import (  # noqa: E402
+from crawler.sim.simweb import (  # noqa: E402
     AMP_CACHE_NAMES,
     SITE_NAME,
     SimWeb,
@@ -71,6 +71,7 @@ from benchmarks.simweb import (  # noqa: E402
     truncated_jpeg,
     wayback_answer,
 )
+from crawler.sim.wire import RequestRecord  # noqa: E402
 
 IPS = ["127.0.0.20", "127.0.0.21", "127.0.0.22"]
 
@@ -285,7 +286,7 @@ def test_rejects_non_loopback_addresses() -> None:
 
 def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
     log_path = tmp_path / "cli.jsonl"
-    command = [sys.executable, "-m", "benchmarks.simweb", "--hosts", "2", "--first", "23"]
+    command = [sys.executable, "-m", "crawler.sim.simweb", "--hosts", "2", "--first", "23"]
     command += ["--port", "0", "--latency-ms", "0", "--log", str(log_path)]
     process = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -411,7 +412,7 @@ def test_generate_rejects_bad_input(tmp_path: Path) -> None:
 
 
 def test_gencards_cli(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "benchmarks.gencards", "--cards", "30", "--hosts", "3"]
+    command = [sys.executable, "-m", "crawler.sim.gencards", "--cards", "30", "--hosts", "3"]
     command += ["--first", "20", "--port", "8800", "--out", str(tmp_path), "--seed", "3"]
     command += ["--mix", "healthy=1,http_404=1"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
@@ -847,7 +848,7 @@ def test_generate_amp_cases_without_amp_cache_rules_stay_on_loopback(tmp_path: P
 
 
 def test_gencards_cli_rot_mix(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "benchmarks.gencards", "--cards", "60", "--hosts", "3"]
+    command = [sys.executable, "-m", "crawler.sim.gencards", "--cards", "60", "--hosts", "3"]
     command += ["--first", "20", "--port", "8800", "--out", str(tmp_path), "--mix", "rot"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
     summary = json.loads(done.stdout)

@@ -15,7 +15,6 @@ import aiohttp
 import pytest
 
 from benchmarks.politeness import read_log
-from benchmarks.simweb import SimWeb
 from benchmarks.soak import (
     CHART_POINTS,
     Sample,
@@ -29,6 +28,7 @@ from benchmarks.soak import (
     server_faults,
     write_samples,
 )
+from crawler.sim.simweb import SimWeb
 
 ROOT = Path(__file__).resolve().parents[1]
 IPS = ["127.0.0.160", "127.0.0.161"]
@@ -101,7 +101,7 @@ async def test_silent_hosts_accept_read_and_never_answer() -> None:
 
 
 def test_cli_faults_silence_the_last_hosts_and_report_counts(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "benchmarks.simweb", "--hosts", "2", "--first", "162"]
+    command = [sys.executable, "-m", "crawler.sim.simweb", "--hosts", "2", "--first", "162"]
     command += ["--port", "0", "--latency-ms", "0", "--silent-hosts", "1"]
     command += ["--reset-percent", "100", "--log", str(tmp_path / "log.jsonl")]
     process = subprocess.Popen(

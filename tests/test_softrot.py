@@ -15,8 +15,8 @@ import pytest
 from aiohttp import web
 from servers import ok, redirect, serve, status
 
-from crawler.checks.page import page_title
-from crawler.checks.softrot import (
+from crawler.judge.html import page_title
+from crawler.judge.softrot import (
     DRIFT_THRESHOLD,
     NEAR_IDENTICAL,
     PageSample,
@@ -33,7 +33,7 @@ from crawler.checks.softrot import (
     token_similarity,
     visible_text_tokens,
 )
-from crawler.models import Hop
+from crawler.model import Hop
 
 NAV = " ".join(f"<a href='/s{i}'>Section {i}</a>" for i in range(30))
 FOOTER = "<footer>Copyright Example News. All rights reserved. Privacy Terms Contact</footer>"

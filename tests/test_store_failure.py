@@ -11,9 +11,9 @@ import pytest
 from quickrun import quick_config
 from servers import ok, serve
 
+from crawler.crawl import Crawl
 from crawler.progress import NoProgress
-from crawler.run import Crawl
-from crawler.store import Store
+from crawler.store.database import Store
 
 
 def write_cards(folder: Path, base: str, n: int) -> None:

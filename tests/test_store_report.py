@@ -7,21 +7,21 @@ from pathlib import Path
 
 import jsonschema
 
-from crawler.judging import judge_cards
-from crawler.models import (
+from crawler.judge.judging import judge_cards
+from crawler.model import (
     CardRecord,
     Disposition,
     Finding,
     Hop,
     ImageInfo,
+    Kind,
     Link,
     LinkKind,
     Problem,
     UrlOutcome,
 )
 from crawler.report.json_report import SCHEMA_PATH, write_json_report
-from crawler.store import SCHEMA_VERSION, Store, outcome_from_row
-from crawler.verdicts import Kind
+from crawler.store.database import SCHEMA_VERSION, Store, outcome_from_row
 
 
 def _seed(store: Store) -> int:

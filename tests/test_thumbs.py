@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import pytest
 
-from crawler.checks.thumbs import MAX_DEPTH, ProxyInfo, proxy_info
+from crawler.judge.thumbs import MAX_DEPTH, ProxyInfo, proxy_info
 
 # The brief's card: ../shared/cards/engadget-clearview-2020.md, images[0].url
 ENGADGET = (

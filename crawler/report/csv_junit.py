@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from crawler.redact import Redactor, may_hide
 from crawler.report.json_report import atomic_writer, run_redactor, run_section
-from crawler.store import Store
+from crawler.store.database import Store
 
 CSV_COLUMNS = (
     "path",

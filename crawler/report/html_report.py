@@ -30,10 +30,10 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from crawler.model import STATUS_LABELS, Kind, Severity
 from crawler.redact import Redactor
 from crawler.report.json_report import atomic_writer, run_redactor, run_section, summary_section
-from crawler.store import Store
-from crawler.verdicts import STATUS_LABELS, Kind, Severity
+from crawler.store.database import Store
 
 TEMPLATES = Path(__file__).with_name("templates")
 FAILING_STATUSES = ("rotted", "broken")

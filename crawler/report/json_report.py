@@ -17,9 +17,9 @@ from typing import IO, Any
 
 from crawler import redact
 from crawler.config import ConfigError
-from crawler.store import Store
+from crawler.model import STATUS_LABELS
+from crawler.store.database import Store
 from crawler.text import safe_text
-from crawler.verdicts import STATUS_LABELS
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")

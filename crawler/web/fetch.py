@@ -30,15 +30,14 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
 from yarl import URL
 
-from crawler.addresses import BlockedAddressError, GuardedResolver, literal_address_problem
-from crawler.checks.image import decode_cost, inspect_image
-from crawler.checks.page import page_title
-from crawler.checks.pixels import DecodeBudget
 from crawler.config import FetchConfig
-from crawler.hosts import HostKey, HostPool, Permit, host_key
-from crawler.models import Finding, Hop, ImageInfo, LinkKind, UrlOutcome
+from crawler.judge.html import page_title
+from crawler.judge.images.check import decode_cost, inspect_image
+from crawler.judge.images.pixels import DecodeBudget
+from crawler.model import Finding, Hop, ImageInfo, Kind, LinkKind, UrlOutcome
 from crawler.text import preview, safe_text
-from crawler.verdicts import Kind
+from crawler.web.addresses import BlockedAddressError, GuardedResolver, literal_address_problem
+from crawler.web.politeness import HostKey, HostPool, Permit, host_key
 
 log = structlog.get_logger(__name__)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from crawler.store import StoreError, utc_now
+from crawler.store.database import StoreError, utc_now
 
 
 class StoreLocked(StoreError):

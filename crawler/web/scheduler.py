@@ -17,9 +17,9 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from crawler.hosts import HostKey, host_key
-from crawler.models import Job, UrlOutcome
-from crawler.spill import Spill
+from crawler.model import Job, UrlOutcome
+from crawler.web.politeness import HostKey, host_key
+from crawler.web.spill import Spill
 
 log = structlog.get_logger(__name__)
 

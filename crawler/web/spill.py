@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 
-from crawler.models import Job, LinkKind
+from crawler.model import Job, LinkKind
 
 _Row = tuple[str, int, str, str, str | None, str | None, int]
 

@@ -8,7 +8,7 @@ rate-limited paths). Every answer first waits `latency_ms`; HEAD (and anything b
 URL scheme (`<id>` is any text, it only makes URLs unique; `/old/<anything below>` behaves like
 `<anything below>` and exists so a test can assert that filtered cards cost no request). Every
 article page's <title> (and <h1>) is the headline of the card with that id,
-`benchmarks.gencards.card_title(<id>)`: the server keeps no state, the generator derives each
+`crawler.sim.gencards.card_title(<id>)`: the server keeps no state, the generator derives each
 card's title from its id the same way.
 
     /ok/<id>, /amp/<id>, /c/<...>     200 HTML article page; /c/ (AMP cache paths, /c/s/<host>/...)
@@ -29,7 +29,7 @@ card's title from its id the same way.
     /logo/<name>.png                  50x50 PNG (shared by many cards)
 
 Rot behind a 200, and its healthy look-alikes. A "probe" is a last segment of exactly 25
-lowercase letters (crawler.checks.softrot.probe_url); no card id has that shape.
+lowercase letters (crawler.judge.softrot.probe_url); no card id has that shape.
 
     /                                 200 the site's home page, titled "Example News"
     /news/                            200 a section page, "News | Example News"
@@ -87,7 +87,7 @@ Library:
 
 CLI (runs until SIGINT/SIGTERM, prints one JSON "ready" line with the port on stdout):
 
-    python -m benchmarks.simweb --hosts 40 --first 10 --port 8800 --latency-ms 20 \
+    python -m crawler.sim.simweb --hosts 40 --first 10 --port 8800 --latency-ms 20 \
         --log out/requests.jsonl [--tls-ip 127.0.0.50 --tls-port 443 --tls-cert C --tls-key K] \
         [--reset-percent 5 --latin1-percent 2 --silent-hosts 2 --seed 1]
 
@@ -128,9 +128,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from PIL import Image
 
-from benchmarks.gencards import card_title, drift_title
-from benchmarks.hostile import message
-from benchmarks.politeness import RequestRecord
+from crawler.sim.gencards import card_title, drift_title
+from crawler.sim.wire import RequestRecord, message
 
 RETRY_AFTER_SECONDS: Final = 1
 MAX_SLOW_SECONDS: Final = 600.0
@@ -145,7 +144,7 @@ LATIN1_REASONS: Final = {404: "Non trouvé"}  # a French server's reason phrases
 
 _SIZE = re.compile(r"^(\d{1,5})x(\d{1,5})\.(jpg|jpeg|png)$")
 _REDIRECT_CODES: Final = frozenset({301, 302, 303, 307, 308})
-_PROBE = re.compile(r"^[a-z]{25}$")  # crawler.checks.softrot.probe_url's last segment
+_PROBE = re.compile(r"^[a-z]{25}$")  # crawler.judge.softrot.probe_url's last segment
 _STORY_SUFFIXES: Final = ("-moved", "-new-slug")  # redirect targets that keep the card's story
 _WAYBACK_TIMESTAMP = re.compile(r"^\d{14}$")
 
@@ -1003,7 +1002,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.simweb",
+        prog="python -m crawler.sim.simweb",
         description="Serve a simulated web on many loopback addresses, one port.",
     )
     parser.add_argument("--hosts", type=int, default=40, help="number of hosts (addresses)")

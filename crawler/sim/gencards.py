@@ -11,7 +11,7 @@ the server never saw them.
 
 Writes `<out>/<site-NN>/_news/<date>-<slug>-<i>.md` and `<out>/expected.json`.
 
-    python -m benchmarks.gencards --cards 10000 --hosts 40 --first 10 --port 8800 \
+    python -m crawler.sim.gencards --cards 10000 --hosts 40 --first 10 --port 8800 \
         --out benchmarks/out/cards --seed 1
 
 The rot behaviours (soft 404s, redirects home, drifted titles, retired AMP pages, wrong AMP-cache
@@ -57,7 +57,7 @@ class Behaviour:
     name: str
     target: Target  # which link carries it (see TARGET_FIELDS)
     status: str  # the card's expected status
-    kind: str | None  # the expected problem kind (crawler.verdicts.Kind value), None when ok
+    kind: str | None  # the expected problem kind (crawler.model.Kind value), None when ok
     description: str
 
 
@@ -350,7 +350,7 @@ def drift_title(card_id: str) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # AMP cache URLs (an independent spelling of the rules, for the hosts the generator uses: IPv4
-# literals and ASCII names; crawler.checks.amp has the full rules and is what gets tested)
+# literals and ASCII names; crawler.judge.amp has the full rules and is what gets tested)
 
 AMP_CACHE_DOMAIN: Final = "cdn.ampproject.org"
 _AMP_MISMATCHES: Final = ("canonical", "secure", "legacy")
@@ -683,7 +683,7 @@ def _parse_mix(text: str) -> dict[str, float]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.gencards",
+        prog="python -m crawler.sim.gencards",
         description="Generate cards pointing into the simulated web, plus expected.json.",
     )
     parser.add_argument("--cards", type=int, required=True, help="number of cards")

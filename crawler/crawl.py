@@ -19,26 +19,25 @@ from typing import Any
 
 import structlog
 
-from crawler.cards import CardOptions
-from crawler.cardsource import stream_cards
-from crawler.checks.archive import ArchiveClient
-from crawler.checks.pagerot import PageRotChecker
-from crawler.checks.softrot import content_drift
 from crawler.config import Config, ConfigError
-from crawler.fetch import Fetcher, internal_error
-from crawler.history import RotRules
-from crawler.hosts import HostKey, HostPool, host_key
-from crawler.judging import judge_cards
-from crawler.models import Disposition, Finding, Job, LinkKind, UrlOutcome
+from crawler.intake.cards import CardOptions
+from crawler.intake.reader import stream_cards
+from crawler.judge.history import RotRules
+from crawler.judge.judging import judge_cards
+from crawler.judge.pagerot import PageRotChecker
+from crawler.judge.softrot import content_drift
+from crawler.model import Disposition, Finding, Job, Kind, LinkKind, Severity, UrlOutcome
 from crawler.progress import ProgressSink
 from crawler.redact import redact_url
 from crawler.report.html_report import write_html_report
 from crawler.report.json_report import ReportWriteError, summary_section, write_json_report
-from crawler.scheduler import Scheduler
-from crawler.spill import UrlSet
-from crawler.store import RunRow, Store, outcome_from_row
+from crawler.store.database import RunRow, Store, outcome_from_row
 from crawler.text import safe_text
-from crawler.verdicts import Kind, Severity
+from crawler.web.archive import ArchiveClient
+from crawler.web.fetch import Fetcher, internal_error
+from crawler.web.politeness import HostKey, HostPool, host_key
+from crawler.web.scheduler import Scheduler
+from crawler.web.spill import UrlSet
 
 log = structlog.get_logger(__name__)
 

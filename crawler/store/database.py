@@ -18,10 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crawler.history import FAILING, RotRules, next_streak
-from crawler.models import CardRecord, Finding, Hop, ImageInfo, LinkKind, UrlOutcome
+from crawler.judge.history import FAILING, RotRules, next_streak
+from crawler.model import CardRecord, Finding, Hop, ImageInfo, Kind, LinkKind, UrlOutcome
 from crawler.text import preview, safe_optional, safe_text
-from crawler.verdicts import Kind
 
 SCHEMA_VERSION = 3
 

@@ -28,10 +28,9 @@ from yaml.events import AliasEvent, ScalarEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from crawler.config import Config
-from crawler.links import describe_char, extract_links, is_absent, show
-from crawler.models import CardRecord, Disposition, Problem
+from crawler.intake.links import describe_char, extract_links, is_absent, show
+from crawler.model import CardRecord, Disposition, Kind, Problem, Severity
 from crawler.text import preview, safe_text
-from crawler.verdicts import Kind, Severity
 
 # Budgets for one card file: what a hostile file can cost is bounded by these, whatever it holds.
 # The largest of 2,000 real cards is a 143 KB file (all front matter) of 5,195 YAML nodes, nested

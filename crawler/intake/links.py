@@ -12,9 +12,8 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 from urllib.parse import urljoin
 
-from crawler.models import Link, LinkKind, Problem
+from crawler.model import Kind, Link, LinkKind, Problem
 from crawler.text import preview, safe_text
-from crawler.verdicts import Kind
 
 # Page fields, in the order they are reported.
 PAGE_FIELDS: tuple[str, ...] = ("webUrl", "originalUrl", "ampWebUrl", "cdnAmpWebUrl")

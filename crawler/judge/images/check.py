@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from crawler.checks import ico
-from crawler.checks.pixels import (
+from crawler.judge.images import ico
+from crawler.judge.images.pixels import (
     Decode,
     DecodePlan,
     Header,
@@ -24,10 +24,10 @@ from crawler.checks.pixels import (
     megabytes,
     plan_decode,
 )
-from crawler.checks.png import pixel_data_problem
-from crawler.checks.svg import SvgProblem, inspect_svg, looks_like_svg
-from crawler.models import Finding, ImageInfo
-from crawler.verdicts import Kind, dimension_detail
+from crawler.judge.images.png import pixel_data_problem
+from crawler.judge.images.svg import SvgProblem, inspect_svg, looks_like_svg
+from crawler.judge.verdicts import dimension_detail
+from crawler.model import Finding, ImageInfo, Kind
 
 # Served with these (or with no Content-Type at all), a valid image body is fine.
 _GENERIC_TYPES = frozenset({"application/octet-stream", "binary/octet-stream"})

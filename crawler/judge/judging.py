@@ -7,10 +7,11 @@ from typing import Any
 
 import structlog
 
-from crawler.checks.cardrot import card_rot_problems
-from crawler.history import FAILING, RotRules, next_streak
-from crawler.store import CardVerdict, Store
-from crawler.verdicts import Kind, card_status, link_problems
+from crawler.judge.cardrot import card_rot_problems
+from crawler.judge.history import FAILING, RotRules, next_streak
+from crawler.judge.verdicts import card_status, link_problems
+from crawler.model import Kind
+from crawler.store.database import CardVerdict, Store
 
 log = structlog.get_logger(__name__)
 

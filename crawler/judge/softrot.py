@@ -14,7 +14,7 @@ Three detectors, each with the healthy look-alike it must not flag:
 
 Soft redirects that a redirect-following client never sees: `meta_refresh_target` (an HTML
 `<meta http-equiv="refresh">`), and the Google AMP Cache's 200 + `x-silent-redirect: true`
-(crawler.checks.amp.silent_redirect). A caller can treat either as one more hop.
+(crawler.judge.amp.silent_redirect). A caller can treat either as one more hop.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from random import Random
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
-from crawler.checks.page import choose_charset, decode_text
+from crawler.judge.html import choose_charset, decode_text
 
 NEAR_IDENTICAL = 0.95
 # Chosen on data: benchmarks/drift_threshold.py over the real cards (../shared/cards-corpus,
@@ -72,7 +72,7 @@ _HIDDEN = frozenset({"script", "style", "noscript", "template", "svg", "iframe",
 
 def decode_html(body: bytes, content_type: str | None = None, limit: int = _MAX_TEXT_BYTES) -> str:
     """The first `limit` bytes of an HTML body as valid text (charset and decoding as
-    crawler.checks.page reads them)."""
+    crawler.judge.html reads them)."""
     head = body[:limit]
     return decode_text(head, choose_charset(head[:_HEAD_BYTES], content_type))
 
@@ -292,7 +292,7 @@ def redirect_to_home(
     article URL, AMP -> canonical (the slug stays), login/consent/paywall gates, or a target
     that carries the original path in its query (a "return to" link).
 
-    `hops` are the redirects followed (crawler.models.Hop, or anything); only their count is
+    `hops` are the redirects followed (crawler.model.Hop, or anything); only their count is
     used, for the detail.
     """
     if not final_url or not _is_deep(original_url):

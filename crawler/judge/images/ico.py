@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 
-from crawler.checks.png import SIGNATURE as PNG_SIGNATURE
+from crawler.judge.images.png import SIGNATURE as PNG_SIGNATURE
 
 MAGIC = b"\x00\x00\x01\x00"
 

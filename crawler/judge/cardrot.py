@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from crawler.checks.amp import amp_retired, check_cdn_amp
-from crawler.checks.softrot import content_drift
-from crawler.checks.thumbs import proxy_info
-from crawler.verdicts import Kind
+from crawler.judge.amp import amp_retired, check_cdn_amp
+from crawler.judge.softrot import content_drift
+from crawler.judge.thumbs import proxy_info
+from crawler.model import Kind
 
 TITLED_FIELDS = frozenset({"webUrl", "originalUrl"})
 HEALTHY = frozenset({"ok", "warning"})

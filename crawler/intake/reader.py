@@ -25,9 +25,8 @@ from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
-from crawler.cards import CardOptions, card_path, find_card_files, load_card
-from crawler.models import CardRecord, Disposition, Problem
-from crawler.verdicts import Kind
+from crawler.intake.cards import CardOptions, card_path, find_card_files, load_card
+from crawler.model import CardRecord, Disposition, Kind, Problem
 
 CRASHED = "reading this card crashed the card reader"
 

@@ -16,8 +16,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from urllib.parse import urljoin, urlsplit
 
-from crawler.checks.amp import silent_redirect
-from crawler.checks.softrot import (
+from crawler.judge.amp import silent_redirect
+from crawler.judge.softrot import (
     DRIFT_THRESHOLD,
     PageSample,
     first_h1,
@@ -31,8 +31,7 @@ from crawler.checks.softrot import (
     title_similarity,
     visible_text_tokens,
 )
-from crawler.models import Finding, Hop, LinkKind, UrlOutcome
-from crawler.verdicts import Kind
+from crawler.model import Finding, Hop, Kind, LinkKind, UrlOutcome
 
 CheckFn = Callable[[str, LinkKind], Awaitable[UrlOutcome]]
 _WEB_SCHEMES = frozenset({"http", "https"})

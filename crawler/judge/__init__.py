@@ -1,0 +1,1 @@
+"""Judging: every problem kind is decided here, from what the web stage fetched."""

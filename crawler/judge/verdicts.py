@@ -1,0 +1,77 @@
+"""A card link's problems from its URL's stored result, and a card's status from its problems."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from crawler.model import Kind, Severity
+
+
+def dimension_detail(
+    declared_width: int | None, declared_height: int | None, width: int, height: int
+) -> str | None:
+    """The mismatch text, or None when the real size is the declared one (or none was declared)."""
+    if declared_width is None or declared_height is None:
+        return None
+    if (declared_width, declared_height) == (width, height):
+        return None
+    return f"declared {declared_width}x{declared_height}, real {width}x{height}"
+
+
+def link_problems(link: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The problems one card link gets from its URL's stored result.
+
+    `link` holds the card_links columns joined with the URL's result (findings as JSON text,
+    url_status None when the URL was never checked). Dimension checks live here, not in the
+    URL result, because the declared size belongs to the card: two cards may declare two sizes
+    for one image URL.
+    """
+    if link["url_status"] is None:
+        return []
+    base: dict[str, Any] = {
+        "field": link["field"],
+        "url": link["url"],
+        "http_status": link["http_status"],
+        "final_url": link["final_url"],
+    }
+    if link.get("archive_url"):  # where the page can still be read
+        base["archive_url"] = link["archive_url"]
+        base["archive_timestamp"] = link["archive_timestamp"]
+    if link.get("trend") is not None and link["url_status"] in ("rotted", "broken"):
+        # the URL's own failing streak
+        base["trend"] = link["trend"]
+        base["first_failed_at"] = link["first_failed_at"]
+        base["consecutive_failures"] = link["consecutive_failures"]
+    problems = [
+        {
+            **base,
+            "kind": f["kind"],
+            "severity": Kind(f["kind"]).severity.label,
+            "detail": f["detail"],
+        }
+        for f in json.loads(link["findings"])
+    ]
+    for problem in problems:
+        if problem["kind"] == Kind.MOVED_PERMANENTLY.value and link["final_url"]:
+            problem["suggested_url"] = link["final_url"]  # the new URL to put in the card
+    if link["image_width"] is not None:
+        detail = dimension_detail(
+            link["declared_width"],
+            link["declared_height"],
+            link["image_width"],
+            link["image_height"],
+        )
+        if detail:
+            kind = Kind.IMAGE_DIMENSION_MISMATCH
+            problems.append(
+                {**base, "kind": kind.value, "severity": kind.severity.label, "detail": detail}
+            )
+    return problems
+
+
+def card_status(disposition: str, problems: Iterable[Mapping[str, Any]]) -> str:
+    if disposition == "invalid":
+        return Severity.INVALID.label
+    return max((Severity.from_label(p["severity"]) for p in problems), default=Severity.OK).label

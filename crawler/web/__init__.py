@@ -1,0 +1,1 @@
+"""The web: URLs, the address guard, politeness, the scheduler, fetching and the archive client."""
