@@ -29,7 +29,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from crawler.intake.cards import CardOptions, find_card_files, load_card
+from crawler.config import CardsConfig, LinksConfig
+from crawler.intake.cards import load_card
+from crawler.intake.files import find_card_files
 
 TARGET_CARDS_PER_S: Final = 5_000.0
 
@@ -47,13 +49,14 @@ class Pass:
         return self.cards / self.seconds if self.seconds > 0 else float("inf")
 
 
-def load_all(paths: Sequence[Path], root: Path, options: CardOptions) -> Pass:
+def load_all(paths: Sequence[Path], root: Path, cards: CardsConfig) -> Pass:
     """One timed pass of load_card over paths (results are tallied, not kept)."""
     dispositions: Counter[str] = Counter()
     links = problems = 0
+    links_config = LinksConfig()
     started = time.perf_counter()
     for path in paths:
-        record = load_card(path, root, options)
+        record = load_card(path, root, cards, links_config)
         dispositions[str(record.disposition)] += 1
         links += len(record.links)
         problems += len(record.problems)
@@ -114,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         generate_cards(root, args.generate, args.seed)
         print(f"generated {args.generate} cards in {time.perf_counter() - started:.1f} s")
     try:
-        options = CardOptions(since=parse_since(args.since))
+        options = CardsConfig(since=parse_since(args.since))
         started = time.perf_counter()
         paths = list(find_card_files(root, args.glob))
         find_s = time.perf_counter() - started

@@ -53,8 +53,11 @@ from typing import IO, Any, Final
 from urllib.parse import urlsplit
 
 from benchmarks.politeness import analyse, read_log
-from crawler.sim.gencards import BEHAVIOURS, GroundTruth, _parse_mix, generate
-from crawler.sim.simweb import bind_all, loopback_ips
+from crawler.report.atomic import atomic_writer
+from crawler.sim.behaviours import BEHAVIOURS, parse_mix
+from crawler.sim.gencards import generate
+from crawler.sim.loopback import bind_all, loopback_ips
+from crawler.sim.truth import GroundTruth
 from crawler.sim.wire import RequestRecord
 
 REPO: Final = Path(__file__).resolve().parent.parent
@@ -1214,9 +1217,8 @@ def tool_versions() -> dict[str, str]:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    with atomic_writer(path) as out:
+        out.write(json.dumps(data, indent=1, default=str) + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -1245,7 +1247,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--mix",
-        type=_parse_mix,
+        type=parse_mix,
         default=None,
         help="behaviour mix of the corpus, e.g. healthy=0.7,http_404=0.3 (default: gencards')",
     )

@@ -1,4 +1,4 @@
-"""Choose softrot.DRIFT_THRESHOLD on the real cards: where does "same story" end?
+"""Choose drift.DRIFT_THRESHOLD on the real cards: where does "same story" end?
 
     python -m benchmarks.drift_threshold                       # ../shared/cards-corpus
     python -m benchmarks.drift_threshold --cards DIR --seed 7
@@ -38,8 +38,10 @@ from pathlib import Path
 
 import yaml
 
-from crawler.intake.cards import CardOptions, find_card_files, load_card
-from crawler.judge.softrot import DRIFT_THRESHOLD, title_similarity, title_tokens
+from crawler.config import CardsConfig, LinksConfig
+from crawler.intake.cards import load_card
+from crawler.intake.files import find_card_files
+from crawler.judge.drift import DRIFT_THRESHOLD, title_similarity, title_tokens
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "cards-corpus"
 GRID = [round(0.05 * i, 2) for i in range(4, 17)]  # 0.20 .. 0.80
@@ -78,11 +80,11 @@ def _excerpt_words(path: Path) -> frozenset[str]:
 
 
 def load_cards(root: Path) -> list[Card]:
-    options = CardOptions(include_unpublished=True)
+    cards, links = CardsConfig(include_unpublished=True), LinksConfig()
     seen: set[tuple[str, ...]] = set()
     out: list[Card] = []
     for path in sorted(find_card_files(root, "*/**/*.md")):
-        record = load_card(path, root, options)
+        record = load_card(path, root, cards, links)
         if not record.title:
             continue
         key = tuple(title_tokens(record.title))

@@ -42,7 +42,8 @@ from typing import Any
 
 import structlog
 
-from crawler.config import Config, load_config
+from crawler.config import Config
+from crawler.config_loader import load_config
 from crawler.model import Kind
 from crawler.sim.wire import message
 

@@ -145,6 +145,7 @@ def _peak_mb() -> float:
 
 
 async def _check_all(urls: list[str], budget: int) -> dict[str, Any]:
+    from crawler.judge.http import AnswerChecker
     from crawler.model import LinkKind
     from crawler.web.fetch import Fetcher
     from crawler.web.politeness import HostPool
@@ -156,7 +157,8 @@ async def _check_all(urls: list[str], budget: int) -> dict[str, Any]:
     baseline = _peak_mb()
     started = time.monotonic()
     async with Fetcher(config, pool) as fetcher:
-        outcomes = await asyncio.gather(*(fetcher.check(url, LinkKind.IMAGE) for url in urls))
+        answers = AnswerChecker(fetcher, config)
+        outcomes = await asyncio.gather(*(answers.check(url, LinkKind.IMAGE) for url in urls))
     verdicts = {
         o.url.rsplit("/", 1)[-1]: (o.findings[0].kind.value if o.findings else "ok")
         for o in outcomes
@@ -170,7 +172,7 @@ async def _check_all(urls: list[str], budget: int) -> dict[str, Any]:
 
 
 def child(urls: list[str], budget: int) -> None:
-    import crawler.web.fetch  # noqa: F401  (imported before the baseline is taken)
+    import crawler.judge.http  # noqa: F401  (imported before the baseline is taken)
 
     print(json.dumps(asyncio.run(_check_all(urls, budget))))
 

@@ -1,7 +1,7 @@
 """Pure analysis of a simulated-web request log: was the crawler polite, and how fast could it be?
 
 No I/O besides `read_log`. A log is a sequence of `RequestRecord` (one per request the server
-received), as kept in memory by `crawler.sim.simweb.SimWeb` or read back from its JSON-lines file.
+received), as kept in memory by `crawler.sim.server.SimWeb` or read back from its JSON-lines file.
 
     python -m benchmarks.politeness out/requests.jsonl --rate 5
 """

@@ -22,7 +22,7 @@ Prints, from report.json against expected.json:
 - the false-positive rate on healthy pages (behaviour healthy or a look-alike: real404site,
   spa, suffixed, moved_deep, amp_cache_ok): the share whose problems include any rot kind;
 - the soft-404 probes' extra requests per 1,000 URLs checked: requests in the server's log
-  whose last path segment is 25 lowercase letters (crawler.judge.softrot.probe_url's shape);
+  whose last path segment is 25 lowercase letters (crawler.judge.soft404.probe_url's shape);
 - how many broken/rotted page problems carry an archive_url, and how many the fake archive
   could have answered (it has no snapshot of ARCHIVE_MISS_PERCENT % of URLs, by hash);
 - per behaviour: cards, expected status/kind, status right, expected kind found, other kinds.
@@ -51,16 +51,12 @@ from typing import IO, Any, Final
 from urllib.parse import urlsplit
 
 from benchmarks.politeness import read_log
-from crawler.sim.gencards import (
-    AMP_CACHE_BEHAVIOURS,
-    BEHAVIOURS,
-    LOOKALIKE_BEHAVIOURS,
-    CardTruth,
-    GroundTruth,
-    generate,
-    rot_mix,
-)
-from crawler.sim.simweb import AMP_CACHE_NAMES, archive_has_snapshot, make_certificates
+from crawler.sim.amp_cache import AMP_CACHE_NAMES
+from crawler.sim.archive import archive_has_snapshot
+from crawler.sim.behaviours import AMP_CACHE_BEHAVIOURS, BEHAVIOURS, LOOKALIKE_BEHAVIOURS, rot_mix
+from crawler.sim.gencards import generate
+from crawler.sim.tls import make_certificates
+from crawler.sim.truth import CardTruth, GroundTruth
 from crawler.sim.wire import RequestRecord
 
 ROOT: Final = Path(__file__).resolve().parents[1]

@@ -49,7 +49,7 @@ from benchmarks.compare import (
     tree_rss_bytes,
 )
 from benchmarks.politeness import analyse, read_log
-from crawler.sim.simweb import loopback_ips
+from crawler.sim.loopback import loopback_ips
 
 URLS_PER_CARD: Final = 3  # webUrl, ampWebUrl, images[0].url (with amp_cache_rules)
 OLD_SHARE: Final = 0.1  # gencards' default: cards before 2020, read but never fetched

@@ -1,23 +1,23 @@
 """One typed config: defaults < config.yaml < command-line flags.
 
-Every key config.yaml may hold is a field here; an unknown key or a wrong type is a ConfigError
-(the CLI turns it into a one-line message and exit code 2).
+Every key config.yaml may hold is a field here, one section per class; crawler/config_loader.py
+reads the file and the flags into it. A setting that has a command-line flag declares it in its
+field's metadata (`flag(...)`): the CLI generates its flags from them, so each is spelled once.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Literal, get_args, get_type_hints
-
-import yaml
+from typing import Any, Literal, get_type_hints
 
 from crawler.redact import DEFAULT_SECRET_PARAMS
-from crawler.text import preview, safe_text
+from crawler.text import preview
+from crawler.web.addresses import parse_resolve
 
 FailOn = Literal["broken", "rotted", "warning", "never"]
 LogFormat = Literal["auto", "console", "json"]
@@ -27,35 +27,120 @@ class ConfigError(ValueError):
     """A usage or configuration mistake: reported in one line, exit code 2."""
 
 
+_FLAG = "flag"
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """A setting's command-line flag. `linkcheck run` offers every setting that has one; its
+    type and default come from the field (a bool whose default is true gets a --no- flag)."""
+
+    name: str  # --rate-per-host
+    help: str
+    metavar: str | None = None
+    # repeatable: the values are parsed by this (ValueError: a one-line message) and added to
+    # the setting's mapping from config.yaml, not put in its place
+    append: Callable[[list[str]], dict[str, str]] | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.name.removeprefix("--").replace("-", "_")
+
+
+def flag(
+    name: str,
+    help: str,
+    *,
+    metavar: str | None = None,
+    append: Callable[[list[str]], dict[str, str]] | None = None,
+) -> dict[str, Flag]:
+    """A field's metadata: the setting's flag (field type and default give the rest)."""
+    return {_FLAG: Flag(name, help, metavar, append)}
+
+
 @dataclass(slots=True)
 class CardsConfig:
-    path: Path = Path("cards")
-    glob: str = "**/*.md"
-    since: datetime | None = None  # inclusive, timezone-aware
-    until: datetime | None = None  # exclusive, timezone-aware
-    include_unpublished: bool = False
-    include_related: bool = False
+    path: Path = field(
+        default=Path("cards"),
+        metadata=flag("--cards", "folder of card files (cards.path)", metavar="DIR"),
+    )
+    glob: str = field(
+        default="**/*.md",
+        metadata=flag("--glob", "which files are cards, relative to the folder (cards.glob)"),
+    )
+    # inclusive, timezone-aware
+    since: datetime | None = field(
+        default=None,
+        metadata=flag(
+            "--since", "only cards published from then on (2020, 2020-05-07)", metavar="Y|DATE"
+        ),
+    )
+    # exclusive, timezone-aware
+    until: datetime | None = field(
+        default=None,
+        metadata=flag("--until", "only cards published up to then (inclusive)", metavar="Y|DATE"),
+    )
+    include_unpublished: bool = field(
+        default=False,
+        metadata=flag("--include-unpublished", "also check cards with published: false"),
+    )
+    include_related: bool = field(
+        default=False,
+        metadata=flag("--include-related", "also check the URLs of related[] items"),
+    )
+
+    def __post_init__(self) -> None:
+        # bounds are compared with aware datetimes: a naive bound means UTC, as in parse_bound
+        self.since = None if self.since is None else _aware(self.since)
+        self.until = None if self.until is None else _aware(self.until)
+
+
+def _aware(moment: datetime) -> datetime:
+    """A naive moment is taken as UTC."""
+    return moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
 
 
 @dataclass(slots=True)
 class LinksConfig:
-    base_url: str | None = None
+    base_url: str | None = field(
+        default=None,
+        metadata=flag("--base-url", "resolve relative URLs against this", metavar="URL"),
+    )
 
 
 @dataclass(slots=True)
 class PolitenessConfig:
-    rate_per_host: float = 2.0  # requests per second, per host
-    concurrency_per_host: int = 2  # requests in flight, per host
-    max_in_flight: int = 256  # requests in flight, all hosts together
+    # requests per second, per host
+    rate_per_host: float = field(
+        default=2.0,
+        metadata=flag("--rate-per-host", "requests per second per host", metavar="N"),
+    )
+    # requests in flight, per host
+    concurrency_per_host: int = field(
+        default=2,
+        metadata=flag("--concurrency-per-host", "requests in flight per host", metavar="N"),
+    )
+    # requests in flight, all hosts together
+    max_in_flight: int = field(
+        default=256, metadata=flag("--max-in-flight", "requests in flight in all", metavar="N")
+    )
     jitter_margin_s: float = 0.05  # the rate window is this much longer than a second
     queue_per_host: int = 1000  # URLs waiting in memory per host; the rest wait on disk
 
 
 @dataclass(slots=True)
 class FetchConfig:
-    timeout: float = 20.0  # total seconds for one request, body included
+    # total seconds for one request, body included
+    timeout: float = field(
+        default=20.0,
+        metadata=flag("--timeout", "total time for one request", metavar="SECONDS"),
+    )
     connect_timeout: float = 10.0
-    retries: int = 2  # extra attempts for transient failures
+    # extra attempts for transient failures
+    retries: int = field(
+        default=2,
+        metadata=flag("--retries", "extra attempts for transient failures", metavar="N"),
+    )
     backoff_base: float = 0.5  # seconds; doubles per attempt, with jitter
     backoff_max: float = 30.0
     retry_after_cap: float = 60.0  # never wait longer than this for a Retry-After
@@ -66,27 +151,59 @@ class FetchConfig:
     # bytes of decoded pixels in memory at once, all image decodes together (8 MP of RGB)
     image_decode_budget_bytes: int = 32_000_000
     user_agent: str = "linkcheck/0.1 (+https://example.invalid/linkcheck)"
-    allow_private: bool = False
-    resolve: dict[str, str] = field(default_factory=dict)  # host -> IP, like curl --resolve
+    allow_private: bool = field(
+        default=False,
+        metadata=flag("--allow-private", "allow loopback/private/link-local addresses"),
+    )
+    # host -> IP, like curl --resolve
+    resolve: dict[str, str] = field(
+        default_factory=dict,
+        metadata=flag(
+            "--resolve",
+            "pin a host name to an address, like curl (repeatable)",
+            metavar="HOST:IP",
+            append=parse_resolve,
+        ),
+    )
 
 
 @dataclass(slots=True)
 class OutputConfig:
-    out: Path = Path("reports")
-    fail_on: FailOn = "broken"
-    log_format: LogFormat = "auto"
-    progress: bool = True
+    out: Path = field(
+        default=Path("reports"),
+        metadata=flag("--out", "output folder for reports (default reports/)", metavar="DIR"),
+    )
+    fail_on: FailOn = field(
+        default="broken",
+        metadata=flag("--fail-on", "exit 1 when a card is at least this bad (default broken)"),
+    )
+    log_format: LogFormat = field(default="auto", metadata=flag("--log-format", "log output"))
+    progress: bool = field(
+        default=True, metadata=flag("--no-progress", "no progress bar or progress lines")
+    )
 
 
 @dataclass(slots=True)
 class StateConfig:
-    path: Path = Path(".linkcheck/state.sqlite")
+    path: Path = field(
+        default=Path(".linkcheck/state.sqlite"),
+        metadata=flag("--state", "SQLite store (default .linkcheck/state.sqlite)", metavar="PATH"),
+    )
 
 
 @dataclass(slots=True)
 class RecheckConfig:
-    max_age: str = "7d"  # a healthy result younger than this is reused, not fetched again
-    full: bool = False  # ignore the store: fetch everything, send no validators
+    # a healthy result younger than this is reused, not fetched again
+    max_age: str = field(
+        default="7d",
+        metadata=flag(
+            "--max-age",
+            "reuse healthy results younger than this (7d, 12h); recheck.max_age",
+            metavar="DURATION",
+        ),
+    )
+    # ignore the store: fetch everything, send no validators
+    full: bool = field(default=False, metadata=flag("--full", "ignore the store: fetch every URL"))
 
     @property
     def max_age_s(self) -> float:
@@ -95,8 +212,16 @@ class RecheckConfig:
 
 @dataclass(slots=True)
 class ArchiveConfig:
-    enabled: bool = True  # look up an archived copy of every broken or rotted page (--no-archive)
-    endpoint: str = "https://archive.org"  # the availability API's host (--archive-endpoint)
+    # look up an archived copy of every broken or rotted page
+    enabled: bool = field(
+        default=True,
+        metadata=flag("--no-archive", "no Internet Archive look-ups for failing pages"),
+    )
+    # the availability API's host
+    endpoint: str = field(
+        default="https://archive.org",
+        metadata=flag("--archive-endpoint", "the archive's availability API host", metavar="URL"),
+    )
     timeout: float = 10.0
     cache_days: float = 30.0  # answers are kept in the store this long
 
@@ -133,6 +258,39 @@ class Config:
         """The effective config, as recorded in report.json."""
         jsonable: dict[str, Any] = _jsonable(dataclasses.asdict(self))
         return jsonable
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting that has a flag: where it lives in the config, its type and default."""
+
+    section: str
+    key: str
+    hint: Any
+    default: Any
+    flag: Flag
+
+
+def flagged_settings() -> Iterator[Setting]:
+    """Every setting that has a flag, in the config's (and config.yaml's) order."""
+    for section in dataclasses.fields(Config):
+        kind = get_type_hints(Config)[section.name]
+        hints = get_type_hints(kind)
+        for item in dataclasses.fields(kind):
+            if (found := flag_of(item)) is not None:
+                yield Setting(section.name, item.name, hints[item.name], _default(item), found)
+
+
+def flag_of(item: dataclasses.Field[Any]) -> Flag | None:
+    """The flag a field's metadata declares, if any."""
+    found: Flag | None = item.metadata.get(_FLAG)
+    return found
+
+
+def _default(item: dataclasses.Field[Any]) -> Any:
+    if item.default_factory is not dataclasses.MISSING:
+        return item.default_factory()
+    return item.default
 
 
 def _jsonable(value: Any) -> Any:
@@ -178,9 +336,9 @@ def parse_bound(text: str, *, upper: bool) -> datetime:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
         raise ConfigError(
-            f"not a year or ISO date: {_shown(text)} (try 2020, 2020-05 or 2020-05-07)"
+            f"not a year or ISO date: {quoted(text)} (try 2020, 2020-05 or 2020-05-07)"
         ) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return _aware(moment)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
@@ -191,171 +349,10 @@ def parse_duration(text: str) -> float:
     """`7d`, `12h`, `30m`, `90s`, `2w` or plain seconds, as seconds."""
     match = _DURATION.match(str(text))
     if not match:
-        raise ConfigError(f"not a duration: {_shown(text)} (try 7d, 12h, 30m or 90s)")
+        raise ConfigError(f"not a duration: {quoted(text)} (try 7d, 12h, 30m or 90s)")
     return float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
 
 
-# ---------------------------------------------------------------------------------------------
-# Loading
-
-
-def _shown(value: Any) -> str:
+def quoted(value: Any) -> str:
     """A value in an error message: bounded, whatever the YAML held (an alias bomb included)."""
     return preview(repr(value) if isinstance(value, str) else value)
-
-
-def _coerce(section: str, key: str, hint: Any, value: Any) -> Any:
-    where = f"{section}.{key}"
-    if value is None:
-        return None
-    if hint is Path or hint == Path | None:
-        if isinstance(value, list | dict):
-            raise ConfigError(f"config key {where} must be a path, not {_shown(value)}")
-        return Path(str(value))
-    if hint in (bool,):
-        if not isinstance(value, bool):
-            raise ConfigError(f"config key {where} must be true or false, not {_shown(value)}")
-        return value
-    if hint in (int,):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"config key {where} must be a whole number, not {_shown(value)}")
-        return value
-    if hint in (float,):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"config key {where} must be a number, not {_shown(value)}")
-        number = float(value) if isinstance(value, float) or abs(value) < 2**53 else math.inf
-        if not math.isfinite(number):
-            raise ConfigError(f"config key {where} must be a finite number, not {_shown(value)}")
-        return number
-    if hint == datetime | None:
-        if isinstance(value, list | dict):
-            raise ConfigError(f"config key {where} must be a year or a date, not {_shown(value)}")
-        return parse_bound(str(value), upper=(key == "until"))
-    if hint == dict[str, str]:
-        if not isinstance(value, dict) or any(isinstance(v, list | dict) for v in value.values()):
-            raise ConfigError(f"config key {where} must be a mapping of host: ip")
-        return {str(k): str(v) for k, v in value.items()}
-    if hint == list[str]:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"config key {where} must be a list of names, not {_shown(value)}")
-        return list(value)
-    args = get_args(hint)
-    if args and all(isinstance(a, str) for a in args):  # a Literal
-        if value not in args:
-            raise ConfigError(
-                f"config key {where} must be one of {', '.join(args)}, not {_shown(value)}"
-            )
-        return value
-    if hint in (str, str | None):
-        if not isinstance(value, str):
-            raise ConfigError(f"config key {where} must be text, not {_shown(value)}")
-        return value
-    return value
-
-
-def _apply(target: Any, section: str, values: dict[str, Any]) -> None:
-    hints = get_type_hints(type(target))
-    for key, value in values.items():
-        if key not in hints:
-            known = ", ".join(sorted(hints))
-            raise ConfigError(f"unknown config key {section}.{preview(key)} (known: {known})")
-        setattr(target, key, _coerce(section, key, hints[key], value))
-
-
-def load_config(path: Path | None, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
-    """Defaults, then the YAML file (if any), then overrides (from flags), in that order."""
-    config = Config()
-    if path is not None:
-        raw = _read_yaml(path)
-        try:
-            _merge(config, raw)
-        except ConfigError as exc:
-            raise ConfigError(f"{_shown_path(path)}: {exc}") from exc
-    if overrides:
-        _merge(config, overrides)
-    validate(config)
-    return config
-
-
-def _shown_path(path: Path) -> str:
-    return safe_text(str(path))
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    """The config file's sections; every way it can fail is one line naming the file."""
-    where = _shown_path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{where}: config file not found") from exc
-    except IsADirectoryError as exc:
-        raise ConfigError(f"{where}: is a directory, not a config file") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{where}: is not valid YAML: not UTF-8 text") from exc
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigError(f"{where}: cannot read the config file: {reason}") from exc
-    try:
-        raw = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: is not valid YAML: {_yaml_problem(exc)}") from exc
-    except RecursionError as exc:
-        raise ConfigError(f"{where}: is not valid YAML: nested too deeply") from exc
-    except ValueError as exc:  # a timestamp that is no date (2020-13-45) escapes as ValueError
-        raise ConfigError(f"{where}: is not valid YAML: {preview(str(exc))}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: config file must hold a mapping of sections")
-    return raw
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """PyYAML's message is several lines with a code excerpt: the problem and where, in one."""
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
-        mark = exc.problem_mark
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        return f"{exc.problem}{at}"
-    return " ".join(str(exc).split())
-
-
-def _merge(config: Config, raw: dict[str, Any]) -> None:
-    sections = {f.name for f in dataclasses.fields(config)}
-    for section, values in raw.items():
-        if section not in sections:
-            raise ConfigError(
-                f"unknown config section {_shown(section)} (known: {', '.join(sorted(sections))})"
-            )
-        if values is None:
-            continue
-        if not isinstance(values, dict):
-            raise ConfigError(f"config section {_shown(section)} must be a mapping")
-        _apply(getattr(config, section), section, values)
-
-
-def validate(config: Config) -> None:
-    p, f = config.politeness, config.fetch
-    if p.rate_per_host <= 0:
-        raise ConfigError("politeness.rate_per_host must be above 0")
-    if p.concurrency_per_host < 1 or p.max_in_flight < 1 or p.queue_per_host < 1:
-        raise ConfigError(
-            "politeness.concurrency_per_host, max_in_flight and queue_per_host must be at least 1"
-        )
-    if f.timeout <= 0 or f.connect_timeout <= 0:
-        raise ConfigError("fetch.timeout and fetch.connect_timeout must be above 0")
-    if f.retries < 0 or f.max_redirects < 0:
-        raise ConfigError("fetch.retries and fetch.max_redirects cannot be negative")
-    if f.max_page_bytes < 1 or f.max_image_bytes < 1:
-        raise ConfigError("fetch.max_page_bytes and fetch.max_image_bytes must be at least 1")
-    if f.image_decode_budget_bytes < 1 or f.max_image_pixels < 1:
-        raise ConfigError("fetch.image_decode_budget_bytes and max_image_pixels must be at least 1")
-    parse_duration(config.recheck.max_age)
-    if config.rot.min_runs < 1 or config.rot.min_days < 0:
-        raise ConfigError("rot.min_runs must be at least 1 and rot.min_days not negative")
-    c = config.cards
-    if c.since and c.until and c.since >= c.until:
-        raise ConfigError("--since must come before --until")
-    if config.links.base_url is not None and not re.match(
-        r"^https?://[^/]+", config.links.base_url
-    ):
-        raise ConfigError(
-            f"links.base_url must be an absolute http(s) URL, not {config.links.base_url!r}"
-        )

@@ -8,36 +8,36 @@ still writes everything known, marked `interrupted`.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from crawler.config import Config, ConfigError
-from crawler.intake.cards import CardOptions
 from crawler.intake.reader import stream_cards
-from crawler.judge.history import RotRules
-from crawler.judge.judging import judge_cards
+from crawler.judge import reuse
+from crawler.judge.archive_copy import ArchiveCopy
+from crawler.judge.http import AnswerChecker
+from crawler.judge.judging import judge_cards, record_url_history
 from crawler.judge.pagerot import PageRotChecker
-from crawler.judge.softrot import content_drift
-from crawler.model import Disposition, Finding, Job, Kind, LinkKind, Severity, UrlOutcome
+from crawler.judge.reuse import Plan
+from crawler.judge.urlcheck import UrlChecks, failed_outcome, page_rot_step
+from crawler.model import CardRecord, Disposition, Job, LinkKind, UrlOutcome
 from crawler.progress import ProgressSink
-from crawler.redact import redact_url
+from crawler.report.atomic import ReportWriteError
 from crawler.report.html_report import write_html_report
-from crawler.report.json_report import ReportWriteError, summary_section, write_json_report
-from crawler.store.database import RunRow, Store, outcome_from_row
-from crawler.text import safe_text
+from crawler.report.json_report import summary_section, write_json_report
+from crawler.store.database import Store
+from crawler.store.records import RunRow
 from crawler.web.archive import ArchiveClient
-from crawler.web.fetch import Fetcher, internal_error
-from crawler.web.politeness import HostKey, HostPool, host_key
-from crawler.web.scheduler import Scheduler
+from crawler.web.fetch import Fetcher
+from crawler.web.politeness import HostPool
+from crawler.web.scheduler import CheckFn, ResultFn, Scheduler
 from crawler.web.spill import UrlSet
+from crawler.web.urls import HostKey
 
 log = structlog.get_logger(__name__)
 
@@ -85,7 +85,7 @@ class Crawl:
         self.request_stop("store write failed")
 
     async def run(self) -> RunResult:
-        config, store = self.config, self.store
+        store = self.store
         if self.resume and (ended := store.resumable_run()) and ended.state == "finished":
             return self._report_ended_run(ended)
         run_id, counters, already = self._open_run()
@@ -93,96 +93,18 @@ class Crawl:
             "run_started",
             run_id=run_id,
             resumed=self.resume,
-            cards=str(config.cards.path),
+            cards=str(self.config.cards.path),
             store=str(store.path),
         )
         started = time.monotonic()
-        pool = HostPool(config.politeness)
+        pool = HostPool(self.config.politeness)
         seen = UrlSet()
-
-        def on_result(host: HostKey, outcome: UrlOutcome) -> None:
-            try:
-                store.add_url_result(run_id, host, outcome)
-            except Exception as exc:  # never a silent loss inside a worker task
-                self._store_failed(exc)
-                return
-            self.progress.done(bool(outcome.findings))
-
-        async def check(job: Job) -> UrlOutcome:
-            """One URL, always a result: a failure of linkcheck's own is a CHECK_FAILED finding
-            (a warning, traceback in the log), never a lost URL or an ended run."""
-            try:
-                return await check_steps(job)
-            except Exception as exc:
-                log.exception("check_failed", url=safe_text(job.url))
-                failed = Finding(Kind.CHECK_FAILED, internal_error(exc))
-                return UrlOutcome(url=job.url, link_kind=job.link_kind, findings=[failed])
-
-        async def check_steps(job: Job) -> UrlOutcome:
-            # looked up now, not when the card was read: nothing waits in memory for its turn
-            previous = store.latest_result(job.url, before_run=run_id) if job.revalidate else None
-            outcome = await fetcher.check(job.url, job.link_kind, validators_of(previous))
-            if rot is not None:
-                await guarded(outcome, "page rot check", rot.examine(outcome, job.card_title))
-            outcome.body = outcome.response_headers = None
-            if archive is not None and _wants_archive(outcome, job.card_title):
-                suggest = self._suggest_archive(archive, pool, outcome, job.card_published)
-                await guarded(outcome, "archive suggestion", suggest)
-            if previous is not None and outcome.http_status == 304:
-                outcome = not_modified(outcome, previous)
-            return outcome
-
-        async def guarded(outcome: UrlOutcome, step: str, work: Awaitable[None]) -> None:
-            """A step after the fetch: if it fails, what the fetch found still stands."""
-            try:
-                await work
-            except Exception as exc:
-                log.exception("check_failed", url=safe_text(outcome.url), step=step)
-                detail = f"{step}: {internal_error(exc)}"
-                outcome.findings.append(Finding(Kind.CHECK_FAILED, detail))
-
-        state = "finished"
-        flusher: asyncio.Task[None] | None = None
-        scheduler: Scheduler | None = None
         requests_before = counters.get("requests_made", 0)
-        store.request_counter = (run_id, lambda: requests_before + pool.requests)
+        store.count_requests(run_id, lambda: requests_before + pool.requests)
+        state = "failed"  # unless the crawl ends: what it learned is in the store for --resume
         try:
-            async with Fetcher(config.fetch, pool) as fetcher:
-                rot = PageRotChecker(fetcher.check) if config.rot.soft_404_probe else None
-                archive = (
-                    ArchiveClient(fetcher.session, config.archive.endpoint, config.archive.timeout)
-                    if config.archive.enabled
-                    else None
-                )
-                scheduler = Scheduler(
-                    check,
-                    on_result,
-                    # more workers than in-flight slots: a worker waiting out a retry's backoff
-                    # must not leave the host idle (the slot's semaphore still caps in-flight)
-                    workers_per_host=config.politeness.concurrency_per_host * 3,
-                    queue_per_host=config.politeness.queue_per_host,
-                )
-                flusher = asyncio.create_task(_flush_periodically(store, self._store_failed))
-                await self._feed(run_id, scheduler, seen, already, counters)
-                if not self._stop.is_set():
-                    await _first_of(scheduler.drain(), self._stop.wait())
-                if self._stop.is_set():
-                    state = "interrupted"
-                    scheduler.stop()
-                    cancelled = await scheduler.finish_in_flight(self.grace_s)
-                    counters["requests_cancelled"] = cancelled
-                if rot is not None:
-                    counters["soft_404_probes"] = rot.probes_sent
-                if self._store_failure is not None:
-                    raise self._store_failure
-        except BaseException:
-            state = "failed"  # what it learned is in the store: --resume goes on from there
-            raise
+            state = await self._crawl(run_id, pool, seen, already, counters)
         finally:
-            if flusher is not None:
-                flusher.cancel()
-            if scheduler is not None:
-                scheduler.close()
             seen.close()
             self.progress.close()
             counters["urls_unique"] = len(seen)
@@ -190,16 +112,7 @@ class Crawl:
             counters["requests_by_host"] = _add_counts(
                 counters.get("requests_by_host", {}), pool.requests_by_host()
             )
-            store.flush()
-            run_row = store.run(run_id)
-            assert run_row is not None
-            if state == "finished":
-                rules = RotRules(config.rot.min_runs, config.rot.min_days)
-                store.record_url_history(run_id, rules)
-                counters.update(judge_cards(store, run_id, rules=rules, at=run_row.started_at))
-            else:
-                counters.update(judge_cards(store, run_id))
-            store.end_run(run_id, state=state, counters=counters)
+            self._end_run(run_id, state, counters)
         report_path, html_path = self._write_reports(run_id)
         by_status = summary_section(store, run_id)["by_status"]
         log.info(
@@ -215,6 +128,106 @@ class Crawl:
             **by_status,
         )
         return RunResult(run_id, state, by_status, report_path, counters)
+
+    async def _crawl(
+        self,
+        run_id: int,
+        pool: HostPool,
+        seen: UrlSet,
+        already: set[str],
+        counters: dict[str, Any],
+    ) -> str:
+        """Feed the cards' URLs to the checks until done or stopped: "finished" or
+        "interrupted"; a store failure is raised once in-flight requests are done."""
+        flusher: asyncio.Task[None] | None = None
+        scheduler: Scheduler | None = None
+        try:
+            async with Fetcher(self.config.fetch, pool) as fetcher:
+                checks, rot = self._url_checks(fetcher, pool)
+                scheduler = Scheduler(
+                    self._checker(run_id, checks),
+                    self._recorder(run_id),
+                    workers_per_host=pool.limits.workers_per_host,
+                    queue_per_host=pool.limits.queue_per_host,
+                )
+                flusher = asyncio.create_task(_flush_periodically(self.store, self._store_failed))
+                await self._feed(run_id, scheduler, seen, already, counters)
+                state = await self._drain(scheduler, counters)
+                if rot is not None:
+                    counters["soft_404_probes"] = rot.probes_sent
+                if self._store_failure is not None:
+                    raise self._store_failure
+                return state
+        finally:
+            if flusher is not None:
+                flusher.cancel()
+            if scheduler is not None:
+                scheduler.close()
+
+    async def _drain(self, scheduler: Scheduler, counters: dict[str, Any]) -> str:
+        """Wait for every URL, or for a stop request: then in-flight requests get a grace period."""
+        if not self._stop.is_set():
+            await _first_of(scheduler.drain(), self._stop.wait())
+        if not self._stop.is_set():
+            return "finished"
+        scheduler.stop()
+        counters["requests_cancelled"] = await scheduler.finish_in_flight(self.grace_s)
+        return "interrupted"
+
+    def _end_run(self, run_id: int, state: str, counters: dict[str, Any]) -> None:
+        """The verdicts (streaks and trends only for a finished run), then the run's end."""
+        store = self.store
+        store.flush()
+        run_row = store.run(run_id)
+        assert run_row is not None
+        if state == "finished":
+            rules = self.config.rot
+            record_url_history(store, run_id, rules)
+            counters.update(judge_cards(store, run_id, rules=rules, at=run_row.started_at))
+        else:
+            counters.update(judge_cards(store, run_id))
+        store.end_run(run_id, state=state, counters=counters)
+
+    def _url_checks(
+        self, fetcher: Fetcher, pool: HostPool
+    ) -> tuple[UrlChecks, PageRotChecker | None]:
+        """The checks of one URL in their order: its answer's, page rot, then the archive."""
+        config = self.config
+        answers = AnswerChecker(fetcher, config.fetch)
+        rot = PageRotChecker(answers.check) if config.rot.soft_404_probe else None
+        steps = [page_rot_step(rot)] if rot is not None else []
+        if config.archive.enabled:
+            client = ArchiveClient(fetcher.session, config.archive.endpoint, config.archive.timeout)
+            steps.append(ArchiveCopy(self.store, client, pool, config.archive).step())
+        return UrlChecks(answers, steps), rot
+
+    def _checker(self, run_id: int, checks: UrlChecks) -> CheckFn:
+        store = self.store
+
+        async def check(job: Job) -> UrlOutcome:
+            """One URL, always a result (crawler.judge.urlcheck decides what is wrong,
+            crawler.judge.reuse what a 304 keeps)."""
+            try:
+                previous = None
+                if job.revalidate:  # looked up now, not when the card was read: nothing waits
+                    previous = store.latest_result(job.url, before_run=run_id)
+                outcome = await checks.check(job, reuse.validators_of(previous))
+                return reuse.settled(outcome, previous)
+            except Exception as exc:
+                return failed_outcome(job, exc)
+
+        return check
+
+    def _recorder(self, run_id: int) -> ResultFn:
+        def on_result(host: HostKey, outcome: UrlOutcome) -> None:
+            try:
+                self.store.add_url_result(run_id, host, outcome)
+            except Exception as exc:  # never a silent loss inside a worker task
+                self._store_failed(exc)
+                return
+            self.progress.done(bool(outcome.findings))
+
+        return on_result
 
     def _write_reports(self, run_id: int) -> tuple[Path, Path | None]:
         """report.json and the dashboard; then the store notes that the run is reported."""
@@ -274,40 +287,19 @@ class Crawl:
         counters: dict[str, Any],
     ) -> None:
         cards_cfg = self.config.cards
-        options = CardOptions.from_config(self.config)
-        cards = stream_cards(cards_cfg.path, cards_cfg.glob, options)
+        cards = stream_cards(cards_cfg.path, cards_cfg.glob, cards_cfg, self.config.links)
         try:
             async for card in cards:
                 if self._stop.is_set():
                     break
-                counters["cards_found"] += 1
-                if card.disposition is Disposition.FILTERED:
-                    counters["cards_filtered_out"] += 1
+                if not _count_card(card, counters):
                     continue
-                counters[
-                    "cards_invalid" if card.disposition is Disposition.INVALID else "cards_checked"
-                ] += 1
                 self.store.add_card(run_id, card)
-                new = 0
-                for link in card.links:
-                    if not seen.add(link.url) or link.url in already:
-                        continue
-                    plan = self._plan(run_id, link.url, counters)
-                    if plan is Plan.REUSED:
-                        continue
-                    page = link.kind is LinkKind.PAGE
-                    scheduler.submit(
-                        Job(
-                            link.url,
-                            link.kind,
-                            card.title if page else None,
-                            card.published if page else None,
-                            revalidate=plan is Plan.REVALIDATE,
-                        )
-                    )
-                    new += 1
-                if new:
-                    self.progress.discovered(new)
+                jobs = self._jobs_of(run_id, card, seen, already, counters)
+                for job in jobs:
+                    scheduler.submit(job)
+                if jobs:
+                    self.progress.discovered(len(jobs))
                 if counters["cards_found"] % FEED_SLICE == 0:
                     # a parsed chunk is awaited without a pause when it is ready: let the
                     # fetchers in between, or the first seconds go to reading cards
@@ -315,41 +307,45 @@ class Crawl:
         finally:
             await cards.aclose()  # type: ignore[attr-defined]
 
+    def _jobs_of(
+        self,
+        run_id: int,
+        card: CardRecord,
+        seen: UrlSet,
+        already: set[str],
+        counters: dict[str, Any],
+    ) -> list[Job]:
+        """The card's URLs new to this run that need a request (a recent result is reused)."""
+        jobs = []
+        for link in card.links:
+            if not seen.add(link.url) or link.url in already:
+                continue
+            plan = self._plan(run_id, link.url, counters)
+            if plan is Plan.REUSED:
+                continue
+            page = link.kind is LinkKind.PAGE
+            jobs.append(
+                Job(
+                    link.url,
+                    link.kind,
+                    card.title if page else None,
+                    card.published if page else None,
+                    revalidate=plan is Plan.REVALIDATE,
+                )
+            )
+        return jobs
+
     def _plan(self, run_id: int, url: str, counters: dict[str, Any]) -> Plan:
-        """Reuse a recent healthy result, revalidate an older one, or fetch afresh."""
+        """What to do with a URL (crawler.judge.reuse decides); a reused result is recorded."""
         recheck = self.config.recheck
         if recheck.full:
-            return Plan.FETCH
+            return Plan.FETCH  # the store is ignored, not even asked
         previous = self.store.latest_result(url, before_run=run_id)
-        if previous is None or not reusable(previous):
-            return Plan.FETCH
-        if age_s(previous["checked_at"]) < recheck.max_age_s:
+        plan = reuse.plan(previous, recheck.max_age_s)
+        if plan is Plan.REUSED and previous is not None:
             self.store.reuse_result(run_id, previous)
             counters["urls_reused"] += 1
-            return Plan.REUSED
-        if validators_of(previous):
-            return Plan.REVALIDATE
-        return Plan.FETCH
-
-    async def _suggest_archive(
-        self, client: ArchiveClient, pool: HostPool, outcome: UrlOutcome, published: str | None
-    ) -> None:
-        """The closest archived copy of a failing page, from the store's cache or the archive
-        (through its own politeness slot)."""
-        max_age_s = self.config.archive.cache_days * 86400
-        cached = self.store.archive_answer(outcome.url, max_age_s=max_age_s)
-        if cached is None:
-            when = datetime.fromisoformat(published) if published else None
-            async with pool.permit(host_key(self.config.archive.endpoint)):
-                answer = await client.lookup(outcome.url, when)
-            if answer.error:
-                log.debug("archive_lookup_failed", url=outcome.url, error=answer.error)
-                return  # not cached: ask again next time
-            cached = (answer.found, answer.archive_url, answer.archive_timestamp)
-            self.store.save_archive_answer(outcome.url, *cached)
-        found, outcome.archive_url, outcome.archive_timestamp = cached
-        if not found:
-            outcome.archive_url = outcome.archive_timestamp = None
+        return plan
 
 
 async def _flush_periodically(
@@ -364,65 +360,18 @@ async def _flush_periodically(
             return
 
 
-def _wants_archive(outcome: UrlOutcome, card_title: str | None) -> bool:
-    """A page that fails or rots (its title drifted from the card's included), whose URL holds no
-    secret: the archive is a third party, and a URL with credentials is not public anyway."""
-    if outcome.link_kind is not LinkKind.PAGE:
+FEED_SLICE = 25  # cards read between two turns of the event loop
+
+
+def _count_card(card: CardRecord, counters: dict[str, Any]) -> bool:
+    """Count a card read; False for one filtered out (by date, or unpublished)."""
+    counters["cards_found"] += 1
+    if card.disposition is Disposition.FILTERED:
+        counters["cards_filtered_out"] += 1
         return False
-    failing = outcome.severity >= Severity.ROTTED or bool(
-        card_title and content_drift(card_title, outcome.title)
-    )
-    # asked last: only the few failing pages pay for the redactor
-    return failing and redact_url(outcome.url) == outcome.url
-
-
-FEED_SLICE = 25  # cards read between two turns of the event loop (~3 ms)
-
-
-class Plan(Enum):
-    FETCH = "fetch"
-    REVALIDATE = "revalidate"  # a conditional request: a 304 keeps what we knew
-    REUSED = "reused"  # recent and healthy: no request at all
-
-
-def validators_of(previous: sqlite3.Row | None) -> dict[str, str] | None:
-    """The conditional-request headers an earlier result allows, if any."""
-    if previous is None:
-        return None
-    validators = {}
-    if previous["etag"]:
-        validators["If-None-Match"] = previous["etag"]
-    if previous["last_modified"]:
-        validators["If-Modified-Since"] = previous["last_modified"]
-    return validators or None
-
-
-REUSABLE_WARNINGS = frozenset({Kind.MOVED_PERMANENTLY.value, Kind.IMAGE_TOO_LARGE.value})
-
-
-def reusable(row: sqlite3.Row) -> bool:
-    """Healthy enough to trust for a while: ok, or a warning that is not "unverified"."""
-    return bool(
-        row["status"] == "ok" or (row["status"] == "warning" and row["kind"] in REUSABLE_WARNINGS)
-    )
-
-
-def age_s(checked_at: str) -> float:
-    return (datetime.now(UTC) - datetime.fromisoformat(checked_at)).total_seconds()
-
-
-def not_modified(outcome: UrlOutcome, previous: sqlite3.Row) -> UrlOutcome:
-    """A 304: the resource is what it was, so what we learned of it then still holds."""
-    known = outcome_from_row(previous)
-    known.http_status = 304
-    known.redirects = outcome.redirects
-    known.final_url = outcome.final_url or known.final_url
-    known.attempts = outcome.attempts
-    known.elapsed_ms = outcome.elapsed_ms
-    known.bytes_read = outcome.bytes_read
-    known.etag = outcome.etag or known.etag
-    known.last_modified = outcome.last_modified or known.last_modified
-    return known
+    invalid = card.disposition is Disposition.INVALID
+    counters["cards_invalid" if invalid else "cards_checked"] += 1
+    return True
 
 
 def _add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:

@@ -11,11 +11,13 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from crawler.config import Config, load_config
+from crawler.config import Config
+from crawler.config_loader import load_config
 from crawler.crawl import Crawl, RunResult
 from crawler.progress import make_progress
-from crawler.sim.gencards import AMP_CACHE_BEHAVIOURS, BEHAVIOURS, generate
-from crawler.sim.simweb import SimWeb
+from crawler.sim.behaviours import AMP_CACHE_BEHAVIOURS, BEHAVIOURS
+from crawler.sim.gencards import generate
+from crawler.sim.server import SimWeb
 from crawler.store.database import Store
 
 DEMO_HOSTS = 4

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from crawler.config import Config, load_config
+from crawler.config import Config
+from crawler.config_loader import load_config
 from crawler.crawl import Crawl, RunResult
 from crawler.progress import NoProgress
 from crawler.store.database import Store

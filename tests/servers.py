@@ -32,6 +32,7 @@ from typing import Any
 from aiohttp import web
 
 from crawler.config import FetchConfig, PolitenessConfig
+from crawler.judge.http import AnswerChecker
 from crawler.web.fetch import Fetcher
 from crawler.web.politeness import HostPool
 
@@ -281,8 +282,10 @@ def fast_fetch_config(**overrides: Any) -> FetchConfig:
 @asynccontextmanager
 async def open_fetcher(
     config: FetchConfig | None = None, pool: HostPool | None = None, **overrides: Any
-) -> AsyncIterator[Fetcher]:
-    """A Fetcher on fast_fetch_config(**overrides) and a roomy HostPool, unless given."""
+) -> AsyncIterator[AnswerChecker]:
+    """A Fetcher on fast_fetch_config(**overrides) and a roomy HostPool, unless given, with the
+    judge of its answers: `.check(url, kind)` is what a crawl learns of one URL before page rot."""
     pool = pool or HostPool(PolitenessConfig(rate_per_host=1000, concurrency_per_host=8))
-    async with Fetcher(config or fast_fetch_config(**overrides), pool) as fetcher:
-        yield fetcher
+    config = config or fast_fetch_config(**overrides)
+    async with Fetcher(config, pool) as fetcher:
+        yield AnswerChecker(fetcher, config)

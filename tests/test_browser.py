@@ -33,7 +33,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from crawler.report.csv_junit import write_csv_report, write_junit_report
 from crawler.report.html_report import write_html_report
-from crawler.sim.gencards import GroundTruth, generate
+from crawler.sim.gencards import generate
+from crawler.sim.truth import GroundTruth
 from crawler.store.database import Store
 
 CHROMIUM = Path("/usr/bin/chromium")

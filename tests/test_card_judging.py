@@ -15,8 +15,8 @@ import pytest
 import structlog.testing
 
 import crawler.judge.judging as judging
-from crawler.judge.history import RotRules
-from crawler.judge.judging import judge_cards
+from crawler.config import RotConfig
+from crawler.judge.judging import judge_cards, record_url_history
 from crawler.model import (
     CardRecord,
     Disposition,
@@ -28,7 +28,9 @@ from crawler.model import (
     Problem,
     UrlOutcome,
 )
-from crawler.store.database import CardVerdict, Store
+from crawler.store.database import Store
+from crawler.store.records import CardVerdict
+from crawler.store.state import set_card_verdicts
 
 GONE = "http://a.test/gone"
 FINE = "http://a.test/fine"
@@ -89,13 +91,12 @@ def test_verdicts_are_written_in_batches_of_at_most_the_batch_size(
         store, [_card(f"{i}.md", Link("webUrl", GONE, LinkKind.PAGE)) for i in range(5)], [_gone()]
     )
     written: list[tuple[int, int]] = []
-    real = store.set_card_verdicts
 
-    def spy(run: int, verdicts: Sequence[CardVerdict]) -> None:
+    def spy(into: Store, run: int, verdicts: Sequence[CardVerdict]) -> None:
         written.append((run, len(verdicts)))
-        real(run, verdicts)
+        set_card_verdicts(into, run, verdicts)
 
-    monkeypatch.setattr(store, "set_card_verdicts", spy)
+    monkeypatch.setattr(judging, "set_card_verdicts", spy)
     judge_cards(store, run_id, batch=2)
     assert written == [(run_id, 2), (run_id, 2), (run_id, 1)]
     assert {r["status"] for r in _rows(store).values()} == {"broken"}
@@ -141,7 +142,7 @@ def test_without_rules_judging_leaves_history_alone(tmp_path: Path) -> None:
 def test_a_finished_run_starts_a_failing_cards_history(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite")
     run_id = _run(store, [_card("a.md", Link("webUrl", GONE, LinkKind.PAGE))], [_gone()])
-    judge_cards(store, run_id, rules=RotRules(), at=DAY1)
+    judge_cards(store, run_id, rules=RotConfig(), at=DAY1)
     row = _rows(store)["a.md"]
     assert (row["first_failed_at"], row["consecutive_failures"], row["trend"]) == (DAY1, 1, "new")
     state = _rows(store, "card_state")["a.md"]
@@ -160,9 +161,9 @@ def test_the_next_run_continues_the_cards_history(tmp_path: Path) -> None:
     link = Link("webUrl", GONE, LinkKind.PAGE)
     ok_link = Link("webUrl", FINE, LinkKind.PAGE)
     first = _run(store, [_card("a.md", link), _card("b.md", ok_link)], [_gone(), _fine()])
-    judge_cards(store, first, rules=RotRules(), at=DAY1)
+    judge_cards(store, first, rules=RotConfig(), at=DAY1)
     second = _run(store, [_card("a.md", link), _card("b.md", link)], [_gone()])
-    judge_cards(store, second, rules=RotRules(), at=DAY2)
+    judge_cards(store, second, rules=RotConfig(), at=DAY2)
     rows = {
         r["path"]: dict(r)
         for r in store.db.execute("SELECT * FROM cards WHERE run_id = ?", (second,))
@@ -181,9 +182,9 @@ def test_the_next_run_continues_the_cards_history(tmp_path: Path) -> None:
 def test_a_resumed_run_keeps_the_verdict_it_already_folded_in(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite")
     run_id = _run(store, [_card("a.md", Link("webUrl", GONE, LinkKind.PAGE))], [_gone()])
-    judge_cards(store, run_id, rules=RotRules(), at=DAY1)
+    judge_cards(store, run_id, rules=RotConfig(), at=DAY1)
     before = _rows(store)["a.md"]
-    judge_cards(store, run_id, rules=RotRules(), at=DAY2)  # killed after judging, resumed
+    judge_cards(store, run_id, rules=RotConfig(), at=DAY2)  # killed after judging, resumed
     assert _rows(store)["a.md"] == before
     state = _rows(store, "card_state")["a.md"]
     assert (state["recent"], state["consecutive_failures"], state["first_failed_at"]) == (
@@ -207,7 +208,7 @@ def test_a_problem_without_a_url_streak_gets_the_cards_and_warnings_get_none(
     )
     image = UrlOutcome(IMAGE, LinkKind.IMAGE, http_status=200, image=ImageInfo(600, 351, "PNG"))
     run_id = _run(store, [card], [image])
-    judge_cards(store, run_id, rules=RotRules(), at=DAY1)
+    judge_cards(store, run_id, rules=RotConfig(), at=DAY1)
     row = _rows(store)["i.md"]
     problems = {p["kind"]: p for p in json.loads(row["problems"])}
     mismatch = problems["image_dimension_mismatch"]
@@ -224,11 +225,11 @@ def test_a_failing_urls_problem_keeps_the_urls_own_streak(tmp_path: Path) -> Non
     store = Store(tmp_path / "s.sqlite")
     link = Link("webUrl", GONE, LinkKind.PAGE)
     first = _run(store, [_card("a.md", link)], [_gone()])
-    store.record_url_history(first, RotRules())
-    judge_cards(store, first, rules=RotRules(), at=DAY1)
+    record_url_history(store, first, RotConfig())
+    judge_cards(store, first, rules=RotConfig(), at=DAY1)
     second = _run(store, [_card("b.md", link)], [_gone()])  # a new card, an old dead URL
-    store.record_url_history(second, RotRules())
-    judge_cards(store, second, rules=RotRules(), at=DAY2)
+    record_url_history(store, second, RotConfig())
+    judge_cards(store, second, rules=RotConfig(), at=DAY2)
     row = _rows(store)["b.md"]
     assert (row["trend"], row["consecutive_failures"]) == ("new", 1)  # the card's own
     [problem] = json.loads(row["problems"])

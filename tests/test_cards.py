@@ -1,4 +1,4 @@
-"""crawler.intake.cards: finding card files, parsing, filtering and validating one card."""
+"""crawler.intake: finding card files, parsing, filtering and validating one card."""
 
 from __future__ import annotations
 
@@ -12,14 +12,10 @@ from typing import Any
 import pytest
 
 import crawler.intake.cards as cards_module
-from crawler.config import Config, parse_bound
-from crawler.intake.cards import (
-    CardOptions,
-    CardsFolderError,
-    find_card_files,
-    iter_cards,
-    load_card,
-)
+import crawler.intake.files as files_module
+from crawler.config import CardsConfig, Config, LinksConfig, parse_bound
+from crawler.intake.cards import load_card
+from crawler.intake.files import CardsFolderError, find_card_files
 from crawler.model import CardRecord, Disposition, Kind, Link, LinkKind, Problem, Severity
 
 REAL_CARD = Path(__file__).resolve().parents[1] / "cards" / "engadget-clearview-2020.md"
@@ -65,8 +61,10 @@ def write(folder: Path, content: str | bytes, name: str = "card.md") -> Path:
     return path
 
 
-def load(folder: Path, content: str | bytes, **options: Any) -> CardRecord:
-    return load_card(write(folder, content), folder, CardOptions(**options))
+def load(
+    folder: Path, content: str | bytes, base_url: str | None = None, **cards: Any
+) -> CardRecord:
+    return load_card(write(folder, content), folder, CardsConfig(**cards), LinksConfig(base_url))
 
 
 def kinds(record: CardRecord) -> list[Kind]:
@@ -126,7 +124,7 @@ def test_relative_provider_logo_resolves_with_a_base_url(tmp_path: Path) -> None
 
 
 def test_the_real_engadget_card() -> None:
-    record = load_card(REAL_CARD, REAL_CARD.parent, CardOptions())
+    record = load_card(REAL_CARD, REAL_CARD.parent, CardsConfig(), LinksConfig())
     assert record.disposition is Disposition.CHECKED
     assert record.path == "engadget-clearview-2020.md"
     assert (record.title, record.provider) == ("Why Clearview AI is a threat to us all", "Engadget")
@@ -149,7 +147,9 @@ def test_the_real_engadget_card() -> None:
         "/assets/images/organizations/engadget.com-50x50.jpg",
     )
 
-    based = load_card(REAL_CARD, REAL_CARD.parent, CardOptions(base_url="https://example.org/ai/"))
+    based = load_card(
+        REAL_CARD, REAL_CARD.parent, CardsConfig(), LinksConfig(base_url="https://example.org/ai/")
+    )
     assert based.problems == []
     assert based.links[-1].url == (
         "https://example.org/ai/assets/images/organizations/engadget.com-50x50.jpg"
@@ -507,7 +507,7 @@ def test_a_card_just_before_2020_in_its_own_timezone_is_in_2020(tmp_path: Path) 
 
 
 def test_naive_bounds_are_utc() -> None:
-    options = CardOptions(since=datetime(2020, 1, 1), until=datetime(2021, 1, 1))
+    options = CardsConfig(since=datetime(2020, 1, 1), until=datetime(2021, 1, 1))
     assert options.since == datetime(2020, 1, 1, tzinfo=UTC)
     assert options.until is not None and options.until.utcoffset() == timedelta(0)
 
@@ -536,23 +536,18 @@ def test_filters_come_before_validation(tmp_path: Path) -> None:
     assert record.disposition is Disposition.FILTERED  # out of scope: not checked, not judged
 
 
-def test_options_from_config() -> None:
+def test_the_options_are_the_config_sections(tmp_path: Path) -> None:
+    """load_card reads the config's own cards and links sections, as a run passes them."""
     config = Config()
-    config.cards.since = parse_bound("2020", upper=False)
-    config.cards.include_related = True
-    config.links.base_url = "https://example.org/"
-    options = CardOptions.from_config(config)
-    assert options == CardOptions(
-        since=datetime(2020, 1, 1, tzinfo=UTC),
-        until=None,
-        include_unpublished=False,
-        include_related=True,
-        base_url="https://example.org/",
-    )
+    path = write(tmp_path, card_text())
+    assert load_card(path, tmp_path, config.cards, config.links).disposition is Disposition.CHECKED
+    config.cards.since = parse_bound("2021", upper=False)
+    record = load_card(path, tmp_path, config.cards, config.links)
+    assert record.disposition is Disposition.FILTERED
 
 
 def test_options_and_records_cross_process_boundaries(tmp_path: Path) -> None:
-    options = CardOptions(since=datetime(2020, 1, 1, tzinfo=timezone(timedelta(hours=2))))
+    options = CardsConfig(since=datetime(2020, 1, 1, tzinfo=timezone(timedelta(hours=2))))
     assert pickle.loads(pickle.dumps(options)) == options
     record = load(tmp_path, card_text())
     assert pickle.loads(pickle.dumps(record)) == record
@@ -623,7 +618,7 @@ def test_a_related_key_that_is_not_at_the_top_level_is_kept(tmp_path: Path) -> N
 def test_load_card_never_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "a-folder.md"
     folder.mkdir()
-    record = load_card(folder, tmp_path, CardOptions())
+    record = load_card(folder, tmp_path, CardsConfig(), LinksConfig())
     assert record.disposition is Disposition.INVALID
     assert record.problems[0].detail.startswith("cannot read file: ")
 
@@ -644,8 +639,8 @@ def test_deep_nesting_is_an_invalid_card_not_a_crash(tmp_path: Path) -> None:
 
 def test_path_is_posix_and_relative_to_the_root(tmp_path: Path) -> None:
     path = write(tmp_path, card_text(), "2020/_news/card.md")
-    assert load_card(path, tmp_path, CardOptions()).path == "2020/_news/card.md"
-    outside = load_card(path, tmp_path / "elsewhere", CardOptions())
+    assert load_card(path, tmp_path, CardsConfig(), LinksConfig()).path == "2020/_news/card.md"
+    outside = load_card(path, tmp_path / "elsewhere", CardsConfig(), LinksConfig())
     assert outside.path == path.as_posix()
 
 
@@ -728,8 +723,11 @@ def test_find_card_files_survives_a_symlink_loop(tmp_path: Path) -> None:
     assert relative(find_card_files(tmp_path), tmp_path) == ["sub/card.md"]
 
 
-def test_iter_cards(tree: Path) -> None:
-    records = list(iter_cards(tree, CardOptions(), "_news/*.md"))
+def test_found_files_load_in_order(tree: Path) -> None:
+    records = [
+        load_card(path, tree, CardsConfig(), LinksConfig())
+        for path in find_card_files(tree, "_news/*.md")
+    ]
     assert [record.path for record in records] == ["_news/2020-01-01-y.md", "_news/2020-02-01-x.md"]
     assert all(record.disposition is Disposition.INVALID for record in records)  # empty YAML
 
@@ -750,7 +748,7 @@ def test_find_card_files_takes_top_level_folders_in_turn(
         "s2/b.md",
         "s1/deep/c.md",
     ]
-    monkeypatch.setattr(cards_module, "INTERLEAVED_FOLDERS", 2)
+    monkeypatch.setattr(files_module, "INTERLEAVED_FOLDERS", 2)
     assert relative(find_card_files(tmp_path), tmp_path) == [
         "top.md",
         "s1/a.md",

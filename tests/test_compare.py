@@ -31,7 +31,8 @@ from benchmarks.compare import (
     summarise,
     worst,
 )
-from crawler.sim.gencards import CardTruth, GroundTruth, generate
+from crawler.sim.gencards import generate
+from crawler.sim.truth import CardTruth, GroundTruth
 from crawler.sim.wire import RequestRecord
 
 H = "http://127.0.0.10:8811"

@@ -1,9 +1,13 @@
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal, get_args, get_origin
+from unittest.mock import ANY
 
 import pytest
 
-from crawler.config import ConfigError, load_config, parse_bound
+from crawler.cli.parser import build_parser, overrides_from
+from crawler.config import ConfigError, Setting, flagged_settings, parse_bound
+from crawler.config_loader import load_config
 
 
 def test_defaults_without_file() -> None:
@@ -74,3 +78,42 @@ def test_parse_bound(text: str, upper: bool, expected: datetime) -> None:
 def test_since_after_until_is_rejected() -> None:
     with pytest.raises(ConfigError, match="--since must come before --until"):
         load_config(None, {"cards": {"since": "2021", "until": "2020"}})
+
+
+def _flag_value(setting: Setting) -> list[str]:
+    """A value the setting's flag takes: none for a switch."""
+    if setting.hint is bool:
+        return []
+    if setting.flag.append is not None:
+        return ["pinned.test:10.0.0.5"]
+    if get_origin(setting.hint) is Literal:
+        return [get_args(setting.hint)[-1]]
+    if setting.flag.metavar in ("URL", "DURATION"):
+        return {"URL": ["http://example.test/"], "DURATION": ["12h"]}[setting.flag.metavar]
+    return {int: ["5"], float: ["2.5"]}.get(setting.hint, ["2020"])  # a path, a glob, a year
+
+
+@pytest.mark.parametrize("setting", list(flagged_settings()), ids=lambda s: s.flag.name)
+def test_every_flag_sets_its_own_setting_and_no_other(setting: Setting) -> None:
+    args = build_parser().parse_args(["run", setting.flag.name, *_flag_value(setting)])
+    overrides = overrides_from(args)
+    assert overrides == {setting.section: {setting.key: ANY}}
+    config = load_config(None, overrides)
+    assert getattr(getattr(config, setting.section), setting.key) != setting.default
+
+
+def test_no_flag_given_overrides_nothing() -> None:
+    assert overrides_from(build_parser().parse_args(["run"])) == {}
+
+
+def test_resolve_flags_add_to_the_pins_of_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("fetch:\n  resolve: {a.test: 1.1.1.1, b.test: 2.2.2.2}\n")
+    args = build_parser().parse_args(
+        ["run", "--resolve", "b.test:3.3.3.3", "--resolve", "c:4.4.4.4"]
+    )
+    config = load_config(path, overrides_from(args))
+    assert config.fetch.resolve == {"a.test": "1.1.1.1", "b.test": "3.3.3.3", "c": "4.4.4.4"}
+    bad = build_parser().parse_args(["run", "--resolve", "c:4.4.4.4", "--resolve", "c:5.5.5.5"])
+    with pytest.raises(ConfigError, match=r"--resolve 'c:5\.5\.5\.5': c is already pinned"):
+        load_config(None, overrides_from(bad))

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from crawler.config import parse_bound
-from crawler.intake.cards import CardOptions, find_card_files, load_card
-from crawler.intake.links import normalise_url
+from crawler.config import CardsConfig, LinksConfig, parse_bound
+from crawler.intake.cards import load_card
+from crawler.intake.files import find_card_files
 from crawler.model import CardRecord, Disposition, Kind, Severity
+from crawler.web.urls import normalise_url
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "cards-corpus"
 CARDS_GLOB = "*/**/*.md"  # the cards, not the corpus' own SOURCE.md and STATS.md
@@ -34,8 +35,9 @@ C1_CARD = (
 CLEARVIEW = "everyday-cc__ai/_archive/_news/2020-02-12-why-clearview-ai-is-a-threat-to-us-all.md"
 
 
-def load_all(options: CardOptions) -> list[CardRecord]:
-    return [load_card(path, CORPUS, options) for path in find_card_files(CORPUS, CARDS_GLOB)]
+def load_all(cards: CardsConfig) -> list[CardRecord]:
+    links = LinksConfig()
+    return [load_card(path, CORPUS, cards, links) for path in find_card_files(CORPUS, CARDS_GLOB)]
 
 
 def md_files_in_subfolders() -> int:
@@ -59,7 +61,7 @@ def records() -> dict[str, CardRecord]:
     for path in paths:
         path.read_bytes()  # warm the page cache, so the rate below is the parser's
     start = time.perf_counter()
-    loaded = [load_card(path, CORPUS, CardOptions()) for path in paths]
+    loaded = [load_card(path, CORPUS, CardsConfig(), LinksConfig()) for path in paths]
     elapsed = time.perf_counter() - start
     print(f"\nloaded {len(loaded)} cards in {elapsed:.2f} s: {len(loaded) / elapsed:.0f} cards/s")
     return {record.path: record for record in loaded}
@@ -67,7 +69,7 @@ def records() -> dict[str, CardRecord]:
 
 @pytest.fixture(scope="module")
 def unpublished_too() -> dict[str, CardRecord]:
-    return {record.path: record for record in load_all(CardOptions(include_unpublished=True))}
+    return {record.path: record for record in load_all(CardsConfig(include_unpublished=True))}
 
 
 def test_every_file_is_accounted_for(records: dict[str, CardRecord]) -> None:
@@ -152,7 +154,7 @@ def test_since_2020_filters_the_older_cards(unpublished_too: dict[str, CardRecor
     since = parse_bound("2020", upper=False)
     old = {path for path, r in unpublished_too.items() if r.published and r.published < "2020"}
     assert len(old) >= 60
-    options = CardOptions(since=since, include_unpublished=True)
+    options = CardsConfig(since=since, include_unpublished=True)
     for record in load_all(options):
         if record.path in old:
             assert record.disposition is Disposition.FILTERED
@@ -174,7 +176,10 @@ def test_relative_provider_logos(
     assert len(unresolved) >= 17
     assert all(p.field is not None and p.field.startswith("provider.images[") for p in unresolved)
     record = load_card(
-        CORPUS / CLEARVIEW, CORPUS, CardOptions(base_url="https://everyday-cc.github.io/ai")
+        CORPUS / CLEARVIEW,
+        CORPUS,
+        CardsConfig(),
+        LinksConfig(base_url="https://everyday-cc.github.io/ai"),
     )
     assert record.problems == []
     assert record.links[-1].url == (
@@ -187,7 +192,7 @@ def test_the_corpus_own_documents_are_not_cards() -> None:
     top = [p for p in find_card_files(CORPUS) if p.parent == CORPUS]
     assert sorted(p.name for p in top) == ["SOURCE.md", "STATS.md"]
     for path in top:
-        record = load_card(path, CORPUS, CardOptions())
+        record = load_card(path, CORPUS, CardsConfig(), LinksConfig())
         assert record.disposition is Disposition.INVALID
         assert record.problems[0].detail == "no YAML front matter (file must start with ---)"
 
@@ -195,7 +200,7 @@ def test_the_corpus_own_documents_are_not_cards() -> None:
 def test_with_related_cards_the_bad_related_urls_show(records: dict[str, CardRecord]) -> None:
     """related[] copies other cards: some of their URLs hold raw spaces, U+2028 or U+202F."""
     start = time.perf_counter()
-    loaded = load_all(CardOptions(include_related=True))
+    loaded = load_all(CardsConfig(include_related=True))
     rate = len(loaded) / (time.perf_counter() - start)
     print(f"\nwith related cards: {rate:.0f} cards/s")
     invalid = [r for r in loaded if r.disposition is Disposition.INVALID]

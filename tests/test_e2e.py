@@ -20,9 +20,9 @@ from servers import ok, serve
 
 from benchmarks.compare import server_priority
 from benchmarks.politeness import max_in_window, read_log
-from crawler.report.json_report import SCHEMA_PATH
+from crawler.report.schema import report_schema
 from crawler.sim.gencards import generate
-from crawler.sim.simweb import SimWeb
+from crawler.sim.server import SimWeb
 
 LINKCHECK = [sys.executable, "-m", "crawler.cli"]
 
@@ -120,7 +120,7 @@ async def test_generated_corpus_every_status_right_and_polite(tmp_path: Path) ->
         assert code == 0, err
     log = read_log(log_path)
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    jsonschema.validate(report, json.loads(SCHEMA_PATH.read_text()))
+    jsonschema.validate(report, report_schema())
     expected = json.loads((tmp_path / "cards" / "expected.json").read_text())
     right, misses, examples = accuracy(report, expected)
     checked = sum(1 for t in expected["cards"].values() if not t["filtered"])

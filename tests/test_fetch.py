@@ -42,12 +42,14 @@ from servers import (
 )
 
 import crawler.web.addresses
-import crawler.web.fetch
+import crawler.web.retries
 from crawler.config import PolitenessConfig
 from crawler.judge.html import page_title
+from crawler.judge.http import status_finding
 from crawler.model import Finding, Hop, Kind, LinkKind
-from crawler.web.fetch import failure_for, parse_retry_after, status_finding
-from crawler.web.politeness import HostPool, host_key
+from crawler.web.failures import failure_for
+from crawler.web.politeness import HostPool, parse_retry_after
+from crawler.web.urls import host_key
 
 PAGE = LinkKind.PAGE
 
@@ -316,7 +318,7 @@ async def test_a_successful_first_attempt_never_waits(monkeypatch: pytest.Monkey
     def no_wait(*args: Any, **kwargs: Any) -> float:
         raise AssertionError("a healthy answer must not ask for a backoff")
 
-    monkeypatch.setattr(crawler.web.fetch, "backoff_seconds", no_wait)
+    monkeypatch.setattr(crawler.web.retries, "backoff_seconds", no_wait)
     async with serve({"/": ok(), "/gone": status(404)}) as server, open_fetcher() as fetcher:
         healthy = await fetcher.check(server.url("/"), PAGE)
         gone = await fetcher.check(server.url("/gone"), PAGE)
@@ -504,6 +506,21 @@ async def test_a_redirect_to_the_card_url_without_its_fragment_is_a_loop() -> No
     async with serve({"/a": redirect("/a")}) as server, open_fetcher(max_redirects=20) as f:
         outcome = await f.check(server.url("/a#comments"), PAGE)
     assert kinds(outcome.findings) == [Kind.REDIRECT_LOOP]
+    assert server.paths() == ["/a"]
+
+
+async def test_a_redirect_to_itself_with_an_empty_query_and_a_fragment_is_a_loop() -> None:
+    """/a -> http://host/a?#x (absolute, so taken as written) requests /a again: a loop at the
+    first hop. Pins the loop key (urldefrag, which re-spells a URL whose fragment it drops);
+    keying by urls.strip_fragment would see '/a?' as new and follow one more hop."""
+
+    async def to_itself(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=302, headers={"Location": f"http://{request.host}/a?#x"})
+
+    async with serve({"/a": to_itself}) as server, open_fetcher(max_redirects=20) as f:
+        outcome = await f.check(server.url("/a"), PAGE)
+    loop = f"redirect loop: {server.url('/a')} redirects back to {server.url('/a?#x')}"
+    assert outcome.findings == [Finding(Kind.REDIRECT_LOOP, loop)]
     assert server.paths() == ["/a"]
 
 

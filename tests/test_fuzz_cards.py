@@ -16,17 +16,19 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-import crawler.intake.cards as cards_module
-from crawler.intake.cards import MAX_YAML_NODES, CardOptions, load_card
+import crawler.intake.yaml_loader as yaml_module
+from crawler.config import CardsConfig, LinksConfig
+from crawler.intake.budgets import MAX_YAML_NODES
+from crawler.intake.cards import load_card
 from crawler.intake.links import (
     MAX_URL_CHARS,
     UrlForm,
     classify_url,
     extract_links,
-    normalise_url,
     resolve_relative,
 )
 from crawler.model import CardRecord, Problem
+from crawler.web.urls import normalise_url
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))  # FUZZ_EXAMPLES=5000: a deeper run
 FUZZ = settings(
@@ -45,10 +47,10 @@ def folder() -> Iterator[Path]:
         yield Path(name)
 
 
-def load_bytes(folder: Path, data: bytes, **options: Any) -> CardRecord:
+def load_bytes(folder: Path, data: bytes, base_url: str | None = None, **cards: Any) -> CardRecord:
     path = folder / "card.md"
     path.write_bytes(data)
-    return load_card(path, folder, CardOptions(**options))
+    return load_card(path, folder, CardsConfig(**cards), LinksConfig(base_url))
 
 
 def texts_of(record: CardRecord) -> list[str]:
@@ -217,11 +219,11 @@ def test_any_front_matter_values(folder: Path, card: dict[str, Any]) -> None:
 @example(text="?\n" * 50)
 def test_the_c_parser_is_only_trusted_within_the_node_budget(text: str) -> None:
     """Text without aliases has at most two YAML nodes per character: the premise that lets a
-    short front matter be composed by libyaml without counting (cards._can_skip_counting)."""
-    loader = cards_module._BudgetedLoader(text)
+    short front matter be composed by libyaml without counting (yaml_loader._can_skip_counting)."""
+    loader = yaml_module._BudgetedLoader(text)
     try:
         loader.get_single_node()
-    except (yaml.YAMLError, cards_module._OverBudget):
+    except (yaml.YAMLError, yaml_module.OverBudget):
         return
     finally:
         loader.dispose()

@@ -12,25 +12,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from crawler.judge.html import TITLE_CHARS, choose_charset, decode_text, known_charset, page_title
-from crawler.judge.pagerot import PageRotChecker
-from crawler.judge.softrot import (
+from crawler.judge.home import redirect_to_home
+from crawler.judge.html import (
+    TITLE_CHARS,
+    choose_charset,
     decode_html,
+    decode_text,
     first_h1,
+    known_charset,
     meta_refresh_target,
-    redirect_to_home,
+    page_title,
     visible_text_tokens,
 )
+from crawler.judge.http import status_finding
+from crawler.judge.pagerot import PageRotChecker
 from crawler.model import Finding, LinkKind, UrlOutcome
-from crawler.web.fetch import (
-    _Answer,
-    _location_text,
-    _parse_url,
-    _redirect_target,
-    _safe_headers,
-    parse_retry_after,
-    status_finding,
-)
+from crawler.web.answer import Answer, location_text, safe_headers
+from crawler.web.politeness import parse_retry_after
+from crawler.web.redirects import parse_url, redirect_target
 
 FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -75,7 +74,7 @@ bodies = st.one_of(
 @FUZZ
 @given(st.lists(st.tuples(header_text, header_text), max_size=8))
 def test_header_values_come_out_as_valid_text(pairs: list[tuple[str, str]]) -> None:
-    headers = _safe_headers(CIMultiDictProxy(CIMultiDict(pairs)))
+    headers = safe_headers(CIMultiDictProxy(CIMultiDict(pairs)))
     assert all(valid(k, v) for k, v in headers.items())
     assert len(headers) == len(pairs)
 
@@ -83,7 +82,7 @@ def test_header_values_come_out_as_valid_text(pairs: list[tuple[str, str]]) -> N
 @FUZZ
 @given(header_text)
 def test_a_location_keeps_its_undecodable_bytes_as_percent_escapes(raw: str) -> None:
-    text = _location_text(raw)
+    text = location_text(raw)
     assert valid(text)
     assert "\\x" not in text or "\\x" in raw  # never a visible escape: a URL gets %XX
 
@@ -93,19 +92,19 @@ def test_a_location_keeps_its_undecodable_bytes_as_percent_escapes(raw: str) -> 
 def test_any_redirect_answer_gives_a_target_a_finding_or_nothing(
     status: int, locations: list[str]
 ) -> None:
-    answer = _Answer(
+    answer = Answer(
         url="http://h.test/a/b?c=d",
         status=status,
         reason="Found",
         headers=CIMultiDictProxy(CIMultiDict()),
-        locations=tuple(_location_text(loc) for loc in locations),
+        locations=tuple(location_text(loc) for loc in locations),
     )
-    target = _redirect_target(answer)
+    target = redirect_target(answer)
     if isinstance(target, Finding):
         assert valid(target.detail)
     elif target is not None:
         assert valid(target)
-        parsed = _parse_url(target)  # never raises: a URL or the reason it is none
+        parsed = parse_url(target)  # never raises: a URL or the reason it is none
         assert valid(parsed if isinstance(parsed, str) else str(parsed))
 
 
@@ -183,7 +182,7 @@ def test_the_page_rot_check_reads_any_answer(
     status: int,
     title: str | None,
 ) -> None:
-    safe = dict(_safe_headers(CIMultiDictProxy(CIMultiDict(headers))).items())
+    safe = dict(safe_headers(CIMultiDictProxy(CIMultiDict(headers))).items())
     if title is not None:
         title = page_title(f"<title>{title}</title>".encode(errors="surrogateescape"), None)
     outcome = examine(body, content_type, safe, status, title)

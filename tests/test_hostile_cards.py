@@ -16,18 +16,18 @@ from typing import Any
 
 import pytest
 
-import crawler.intake.cards as cards_module
 import crawler.intake.reader as cardsource
-from crawler.intake.cards import (
+import crawler.intake.yaml_loader as yaml_module
+from crawler.config import CardsConfig, LinksConfig
+from crawler.intake.budgets import (
     MAX_CARD_BYTES,
     MAX_FRONT_MATTER_BYTES,
     MAX_NUMBER_CHARS,
     MAX_YAML_DEPTH,
     MAX_YAML_NODES,
-    CardOptions,
-    find_card_files,
-    load_card,
 )
+from crawler.intake.cards import load_card
+from crawler.intake.files import find_card_files
 from crawler.intake.links import MAX_DIMENSION, MAX_URL_CHARS
 from crawler.intake.reader import CRASHED, stream_cards
 from crawler.model import CardRecord, Disposition, Kind, Problem
@@ -45,10 +45,10 @@ TOO_DEEP = f"front matter is nested more than {MAX_YAML_DEPTH} levels deep"
 LEAN_MB = 40  # far above what any card below needs (a few MB), far below what a bomb would take
 
 
-def load(tmp_path: Path, content: str | bytes, name: str = "card.md", **options: Any) -> CardRecord:
+def load(tmp_path: Path, content: str | bytes, name: str = "card.md", **cards: Any) -> CardRecord:
     path = tmp_path / name
     path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-    return load_card(path, tmp_path, CardOptions(**options))
+    return load_card(path, tmp_path, CardsConfig(**cards), LinksConfig())
 
 
 def parse_error(record: CardRecord) -> str:
@@ -170,7 +170,7 @@ def test_a_file_that_says_it_is_empty_is_read_up_to_the_cap_plus_one_byte(
     path.write_bytes(b"x" * (MAX_CARD_BYTES + 100))
     real_fstat = os.fstat
     monkeypatch.setattr(os, "fstat", lambda fd: _with_size_zero(real_fstat(fd)))
-    record = load_card(path, tmp_path, CardOptions())
+    record = load_card(path, tmp_path, CardsConfig(), LinksConfig())
     assert parse_error(record) == f"the file is larger than the {MAX_CARD_BYTES:,} bytes allowed"
 
 
@@ -196,7 +196,7 @@ def test_a_huge_file_is_read_up_to_the_cap_plus_one_byte(
         return data
 
     monkeypatch.setattr(os, "read", counting_read)
-    record = load_card(path, tmp_path, CardOptions())
+    record = load_card(path, tmp_path, CardsConfig(), LinksConfig())
     assert parse_error(record) == f"the file is larger than the {MAX_CARD_BYTES:,} bytes allowed"
     assert sum(read) <= MAX_CARD_BYTES + 1
 
@@ -247,10 +247,10 @@ def test_a_url_of_a_megabyte_is_invalid_and_its_problem_is_bounded(tmp_path: Pat
 
 
 def test_plain_scalar_tags_are_cached_only_for_short_values(tmp_path: Path) -> None:
-    cards_module._PLAIN_TAGS.clear()
+    yaml_module._PLAIN_TAGS.clear()
     load(tmp_path, HEAD + "excerpt: " + "y" * 5_000 + "\n" + END)
-    assert cards_module._PLAIN_TAGS
-    assert max(map(len, cards_module._PLAIN_TAGS)) <= cards_module._PLAIN_TAGS_LONGEST
+    assert yaml_module._PLAIN_TAGS
+    assert max(map(len, yaml_module._PLAIN_TAGS)) <= yaml_module._PLAIN_TAGS_LONGEST
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,7 +383,7 @@ def test_a_file_name_that_is_not_utf8_is_reported_as_text(tmp_path: Path) -> Non
     with open(name, "wb") as file:
         file.write((HEAD + END).encode())
     (path,) = find_card_files(tmp_path)
-    record = load_card(path, tmp_path, CardOptions())
+    record = load_card(path, tmp_path, CardsConfig(), LinksConfig())
     assert record.disposition is Disposition.CHECKED
     assert record.path == "caf\\xe9-\\xff.md"
     assert_valid_text(record)
@@ -392,7 +392,7 @@ def test_a_file_name_that_is_not_utf8_is_reported_as_text(tmp_path: Path) -> Non
 
 def test_a_directory_named_like_a_card_is_not_read(tmp_path: Path) -> None:
     (tmp_path / "x.md").mkdir()
-    detail = parse_error(load_card(tmp_path / "x.md", tmp_path, CardOptions()))
+    detail = parse_error(load_card(tmp_path / "x.md", tmp_path, CardsConfig(), LinksConfig()))
     assert detail == "cannot read file: it is a directory, not a regular file"
     assert list(find_card_files(tmp_path)) == []  # a folder to look into, not a card
 
@@ -401,14 +401,16 @@ def test_a_directory_named_like_a_card_is_not_read(tmp_path: Path) -> None:
 def test_a_fifo_named_like_a_card_does_not_block(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "x.md")  # no writer: opening it for reading would wait forever
     (path,) = find_card_files(tmp_path)
-    detail = parse_error(load_card(path, tmp_path, CardOptions()))
+    detail = parse_error(load_card(path, tmp_path, CardsConfig(), LinksConfig()))
     assert detail == "cannot read file: it is a FIFO, not a regular file"
 
 
 def test_a_symlink_loop_named_like_a_card_is_reported(tmp_path: Path) -> None:
     (tmp_path / "x.md").symlink_to("y.md")
     (tmp_path / "y.md").symlink_to("x.md")
-    records = [load_card(p, tmp_path, CardOptions()) for p in find_card_files(tmp_path)]
+    records = [
+        load_card(p, tmp_path, CardsConfig(), LinksConfig()) for p in find_card_files(tmp_path)
+    ]
     assert [r.path for r in records] == ["x.md", "y.md"]
     for record in records:
         assert parse_error(record) == "cannot read file: Too many levels of symbolic links"
@@ -417,7 +419,7 @@ def test_a_symlink_loop_named_like_a_card_is_reported(tmp_path: Path) -> None:
 def test_a_broken_symlink_named_like_a_card_is_reported(tmp_path: Path) -> None:
     (tmp_path / "x.md").symlink_to("gone.md")
     (path,) = find_card_files(tmp_path)
-    detail = parse_error(load_card(path, tmp_path, CardOptions()))
+    detail = parse_error(load_card(path, tmp_path, CardsConfig(), LinksConfig()))
     assert detail == "cannot read file: No such file or directory"
 
 
@@ -425,7 +427,7 @@ def test_a_file_that_vanishes_between_listing_and_reading(tmp_path: Path) -> Non
     (tmp_path / "x.md").write_text(HEAD + END)
     (path,) = find_card_files(tmp_path)
     path.unlink()
-    detail = parse_error(load_card(path, tmp_path, CardOptions()))
+    detail = parse_error(load_card(path, tmp_path, CardsConfig(), LinksConfig()))
     assert detail == "cannot read file: No such file or directory"
 
 
@@ -435,7 +437,7 @@ def test_an_unreadable_file(tmp_path: Path) -> None:
     path.write_text(HEAD + END)
     path.chmod(0)
     try:
-        detail = parse_error(load_card(path, tmp_path, CardOptions()))
+        detail = parse_error(load_card(path, tmp_path, CardsConfig(), LinksConfig()))
     finally:
         path.chmod(stat.S_IRUSR | stat.S_IWUSR)
     assert detail == "cannot read file: Permission denied"
@@ -459,27 +461,28 @@ def dying_reader(
 ) -> None:
     """load_card, but reading a card whose name is in `times` kills the worker that many times
     (counted in a file next to it: each attempt runs in a new worker process)."""
-    real = cards_module.load_card
+    real = load_card
 
-    def reader(path: Path, root: Path, options: CardOptions) -> CardRecord:
+    def reader(path: Path, root: Path, cards: CardsConfig, links: LinksConfig) -> CardRecord:
         if path.name in times:
             tally = path.with_suffix(".kills")
             kills = int(tally.read_text()) if tally.exists() else 0
             if kills < times[path.name]:
                 tally.write_text(str(kills + 1))
                 die()
-        return real(path, root, options)
+        return real(path, root, cards, links)
 
     # The pool forks after this: its workers inherit the patched module.
     monkeypatch.setattr(cardsource, "load_card", reader)
 
 
 async def read_all(root: Path, **kwargs: Any) -> list[CardRecord]:
-    return [record async for record in stream_cards(root, "*.md", CardOptions(), **kwargs)]
+    cards = stream_cards(root, "*.md", CardsConfig(), LinksConfig(), **kwargs)
+    return [record async for record in cards]
 
 
 def expected_records(root: Path) -> list[CardRecord]:
-    return [load_card(path, root, CardOptions()) for path in find_card_files(root)]
+    return [load_card(path, root, CardsConfig(), LinksConfig()) for path in find_card_files(root)]
 
 
 def segfault() -> None:
@@ -579,3 +582,30 @@ async def test_a_run_over_hostile_cards_finishes_and_reports_each_one(
     assert details["bomb.md"] == NODE_BUDGET
     assert details["crash.md"] == CRASHED
     assert details["fifo.md"] == "cannot read file: it is a FIFO, not a regular file"
+
+
+async def test_a_card_url_whose_brackets_hold_no_ip_address_is_invalid_and_the_run_goes_on(
+    tmp_path: Path,
+) -> None:
+    """'http://[abc]/x' once passed validation and then crashed the scheduler, which keys hosts
+    with urllib (it refuses such brackets): now the card says why, and its neighbour is checked."""
+    from servers import ok, serve
+
+    from tests.quickrun import crawl, quick_config
+
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    page = ok("<html><head><title>A card</title></head></html>")
+    async with serve({"/story": page}) as server:
+        for name, url in [("bad.md", "http://[abc]/x"), ("good.md", server.url("/story"))]:
+            (cards / name).write_text(HEAD.replace("https://example.com/news/1", url) + END)
+        result, report = await crawl(quick_config(tmp_path))
+    assert result.state == "finished"
+    by_path = {card["path"]: card for card in report["cards"]}
+    assert by_path["good.md"]["status"] == "ok"
+    [problem] = by_path["bad.md"]["problems"]
+    assert (problem["kind"], problem["field"]) == ("invalid_url", "webUrl")
+    assert problem["detail"] == (
+        "webUrl 'http://[abc]/x' is not a valid URL: the host '[abc]' is not an IP address in"
+        " brackets ('abc' does not appear to be an IPv4 or IPv6 address)"
+    )

@@ -22,18 +22,27 @@ import structlog
 from quickrun import crawl, quick_config
 from servers import open_fetcher
 
+import crawler.judge.http
+import crawler.web.answer
 import crawler.web.fetch
 from benchmarks.hostile import BEHAVIOURS, EXPECTED, TITLE, serve_hostile, verdicts, write_cards
 from crawler.cli import main as linkcheck
 from crawler.config import Config
 from crawler.crawl import Crawl
-from crawler.judge.html import known_charset, page_title
+from crawler.judge.archive_copy import ArchiveCopy
+from crawler.judge.html import (
+    first_h1,
+    known_charset,
+    meta_refresh_target,
+    page_title,
+    visible_text_tokens,
+)
 from crawler.judge.pagerot import PageRotChecker
-from crawler.judge.softrot import first_h1, meta_refresh_target, visible_text_tokens
 from crawler.model import Finding, Hop, Kind, LinkKind, Severity, UrlOutcome
 from crawler.progress import NoProgress
+from crawler.store import reports
 from crawler.store.database import Store
-from crawler.web.fetch import failure_for
+from crawler.web.failures import failure_for
 
 PAGE = LinkKind.PAGE
 HOST = "127.0.0.9"
@@ -155,7 +164,7 @@ async def test_a_bug_while_judging_an_answer_is_check_failed_with_the_traceback_
     def broken(body: bytes, content_type: str | None) -> str:
         raise LookupError("a bug in the title reader")
 
-    monkeypatch.setattr(crawler.web.fetch, "page_title", broken)
+    monkeypatch.setattr(crawler.judge.http, "page_title", broken)
     with structlog.testing.capture_logs() as logs:
         outcome = await check("healthy")
     assert outcome.findings == [
@@ -174,7 +183,7 @@ async def test_a_bug_during_a_request_is_check_failed_not_a_connection_error(
     async def broken(resp: aiohttp.ClientResponse, cap: int) -> bytes:
         raise TypeError("a bug in the body reader")
 
-    monkeypatch.setattr(crawler.web.fetch, "_read_capped", broken)
+    monkeypatch.setattr(crawler.web.answer, "read_capped", broken)
     with structlog.testing.capture_logs() as logs:
         outcome = await check("healthy", retries=2)
     assert [f.kind for f in outcome.findings] == [Kind.CHECK_FAILED]
@@ -279,12 +288,12 @@ def test_the_store_escapes_what_no_one_else_did(tmp_path: Path) -> None:
         run_id = store.begin_run(cards_root="cards", since=None, until=None, config={})
         store.add_url_result(run_id, "h.test", outcome)
         store.flush()
-        (row,) = list(store.iter_url_results(run_id))
+        (row,) = list(reports.url_results(store, run_id))
     finally:
         store.close()
-    assert row["title"] == row["etag"] == row["content_type"] == "caf\\xe9"
-    assert json.loads(row["findings"])[0]["detail"] == "HTTP 404 caf\\xe9"
-    assert json.loads(row["redirects"])[0]["location"] == "caf\\xe9"
+    assert row.title == row.etag == row.content_type == "caf\\xe9"
+    assert json.loads(row.findings)[0]["detail"] == "HTTP 404 caf\\xe9"
+    assert json.loads(row.redirects)[0]["location"] == "caf\\xe9"
 
 
 # -- whole runs ---------------------------------------------------------------------------------
@@ -302,7 +311,7 @@ def run_config(tmp: Path, **sections: dict[str, Any]) -> Config:
 def stored_urls(config: Config, run_id: int) -> list[str]:
     store = Store(config.state.path)
     try:
-        return [row["url"] for row in store.iter_url_results(run_id)]
+        return [row.url for row in reports.url_results(store, run_id)]
     finally:
         store.close()
 
@@ -397,10 +406,10 @@ async def test_a_failing_rot_check_keeps_what_the_fetch_found(
 async def test_a_failing_archive_lookup_keeps_what_the_fetch_found(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(self: Crawl, *args: Any) -> None:
+    async def broken(self: ArchiveCopy, *args: Any) -> None:
         raise ValueError("a bug in the archive step")
 
-    monkeypatch.setattr(Crawl, "_suggest_archive", broken)
+    monkeypatch.setattr(ArchiveCopy, "find", broken)
     async with serve_hostile(HOST) as server:
         one_card(tmp_path, server.url("reason_latin1_404"))
         config = run_config(tmp_path, archive={"enabled": True, "endpoint": server.base})

@@ -14,6 +14,7 @@ import pytest
 
 from crawler.judge.judging import judge_cards
 from crawler.model import (
+    FIX_HINTS,
     CardRecord,
     Disposition,
     Finding,
@@ -25,17 +26,14 @@ from crawler.model import (
     Problem,
     UrlOutcome,
 )
-from crawler.report.html_report import (
-    FIX_HINTS,
-    TEMPLATES,
-    dashboard_data,
+from crawler.report.html_data import script_json
+from crawler.report.html_overview import (
     host_breakdown,
     provider_breakdown,
-    script_json,
     status_changes,
     trend_points,
-    write_html_report,
 )
+from crawler.report.html_report import TEMPLATES, write_html_report
 from crawler.store.database import Store
 
 XSS_TITLE = "<img src=x onerror=alert(1)>"
@@ -269,7 +267,7 @@ def test_script_json_escapes_what_could_end_the_element() -> None:
 
 
 def test_rows_are_the_cards_that_are_not_ok(seeded: tuple[Store, int, Path]) -> None:
-    store, run_id, path = seeded
+    _store, _run_id, path = seeded
     data = _blob(path)
     statuses = {row["p"]: row["s"] for row in data["rows"]}
     assert statuses == {
@@ -294,8 +292,8 @@ def test_rows_are_the_cards_that_are_not_ok(seeded: tuple[Store, int, Path]) -> 
     assert urls[js["u"]] == {"u": "javascript:alert(3)"}  # no host, no result: shown as text
     # a problem does not repeat what its URL's result says
     assert "c" not in moved and "fu" not in moved and kinds["not_found"]["x"] == "HTTP 404"
-    # the same data straight from the function
-    assert [r["p"] for r in dashboard_data(store, run_id)["rows"]] == sorted(statuses)
+    # the rows come in the order of their paths
+    assert [r["p"] for r in data["rows"]] == sorted(statuses)
 
 
 def test_new_and_fixed_since_the_previous_run(seeded: tuple[Store, int, Path]) -> None:
@@ -303,13 +301,14 @@ def test_new_and_fixed_since_the_previous_run(seeded: tuple[Store, int, Path]) -
     changes = status_changes(store, run_id)
     assert changes["previous_run"] == run_id - 1
     # c/* did not exist before: failing now, so new too
-    assert changes["new"] == {"b/new.md", "c/xss.md", "c/script.md", "c/js.md"}
+    new = {"b/new.md", "c/xss.md", "c/script.md", "c/js.md"}
+    assert changes["new_n"] == len(new)
     assert [f["path"] for f in changes["fixed"]] == ["a/fixed.md"]
     assert changes["fixed"][0]["was"] == "broken" and changes["fixed"][0]["kinds"] == ["not_found"]
     text = path.read_text(encoding="utf-8")
     assert 'id="new-count" data-count="4"' in text
     assert 'id="fixed-count" data-count="1"' in text
-    assert {r["p"] for r in _blob(path)["rows"] if r.get("n")} == changes["new"]
+    assert {r["p"] for r in _blob(path)["rows"] if r.get("n")} == new
 
 
 def test_trend_and_breakdowns(seeded: tuple[Store, int, Path]) -> None:

@@ -13,8 +13,8 @@ from PIL import Image
 from quickrun import crawl, quick_config
 from servers import ok, open_fetcher, serve
 
-from crawler.judge.images.check import dimension_problem, inspect_image
-from crawler.judge.verdicts import link_problems
+from crawler.judge.images.check import inspect_image
+from crawler.judge.verdicts import dimension_detail, link_problems
 from crawler.model import Finding, ImageInfo, Kind, LinkKind
 
 HTML = b"<!DOCTYPE html><html><head><title>Oops</title></head><body>login</body></html>"
@@ -59,7 +59,7 @@ def test_jpeg_of_the_declared_size() -> None:
     info = inspect(encode((600, 350), "JPEG"))
     assert info == ImageInfo(600, 350, "JPEG")
     assert isinstance(info, ImageInfo)
-    assert dimension_problem(600, 350, info) is None
+    assert dimension_detail(600, 350, info.width, info.height) is None
 
 
 def test_png() -> None:
@@ -69,9 +69,9 @@ def test_png() -> None:
 def test_wrong_size_is_described() -> None:
     info = inspect(encode((1200, 630), "JPEG"))
     assert isinstance(info, ImageInfo)
-    assert dimension_problem(600, 350, info) == "declared 600x350, real 1200x630"
-    assert dimension_problem(None, 350, info) is None
-    assert dimension_problem(600, None, info) is None
+    assert dimension_detail(600, 350, info.width, info.height) == "declared 600x350, real 1200x630"
+    assert dimension_detail(None, 350, info.width, info.height) is None
+    assert dimension_detail(600, None, info.width, info.height) is None
 
 
 @pytest.mark.parametrize(
@@ -88,7 +88,7 @@ def test_a_size_differing_in_either_dimension_is_a_mismatch(
 ) -> None:
     info = inspect(encode(real, "PNG"), "image/png")
     assert isinstance(info, ImageInfo)
-    assert dimension_problem(600, 350, info) == detail
+    assert dimension_detail(600, 350, info.width, info.height) == detail
 
 
 def _image_link(declared: tuple[int, int], real: tuple[int, int]) -> dict[str, object]:

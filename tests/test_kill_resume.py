@@ -35,9 +35,9 @@ from test_history import Switchable, cli, start, web_status, write_card
 from crawler.config import ConfigError
 from crawler.crawl import Crawl
 from crawler.progress import NoProgress
-from crawler.report.json_report import SCHEMA_PATH
+from crawler.report.schema import report_schema
 from crawler.sim.gencards import generate
-from crawler.sim.simweb import SimWeb
+from crawler.sim.server import SimWeb
 from crawler.store.database import Store
 from crawler.store.lock import RunLock
 
@@ -219,7 +219,7 @@ def url_view(report: dict[str, Any]) -> dict[str, Any]:
 
 def check_complete(scenario: Scenario, reference: dict[str, Any], requests_seen: int) -> None:
     report = json.loads((scenario.out / "report.json").read_text())
-    jsonschema.validate(report, json.loads(SCHEMA_PATH.read_text()))
+    jsonschema.validate(report, report_schema())
     run = report["run"]
     assert run["id"] == 1 and run["state"] == "finished"
     assert [r[0] for r in scenario.query("SELECT state FROM runs")] == ["finished"]
@@ -389,7 +389,7 @@ async def test_resume_after_the_verdicts_keeps_each_cards_history(tmp_path: Path
         store.db.execute("UPDATE runs SET state = 'running', finished_at = NULL")
         try:
             result = await Crawl(config, store, NoProgress(), resume=True).run()
-            streak = store.rows("SELECT consecutive_failures FROM card_state", ())
+            streak = store.db.execute("SELECT consecutive_failures FROM card_state").fetchall()
         finally:
             store.close()
     resumed = json.loads(result.report_path.read_text())

@@ -11,10 +11,10 @@ from crawler.intake.links import (
     UrlForm,
     classify_url,
     extract_links,
-    normalise_url,
     resolve_relative,
 )
 from crawler.model import Kind, Link, LinkKind, Problem, Severity
+from crawler.web.urls import host_key, normalise_url
 
 # The image URL of the real Engadget card: a thumbnail proxy whose query carries a URL encoded
 # twice over (%2C, %252C, %253A...). Any re-encoding would check a different URL.
@@ -344,6 +344,42 @@ def test_invalid_url_problem(raw: str, reason: str) -> None:
     assert (problem.kind, problem.field, problem.url) == (Kind.INVALID_URL, "webUrl", raw)
     assert problem.severity is Severity.INVALID
     assert problem.detail.startswith(f"webUrl {raw!r} is not a valid URL: {reason}")
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("http://[abc]/x", "the host '[abc]' is not an IP address in brackets ('abc' does not"),
+        ("//[abc]/x", "the host '[abc]' is not an IP address in brackets"),
+        ("http://[1.2.3.4]/x", "the host '[1.2.3.4]' is not an IP address in brackets"),
+        ("http://[vz.x]/x", "the host '[vz.x]' is not an IP address in brackets"),
+        ("http://a]b/x", "square brackets may only enclose an IPv6 host"),
+        ("http://user[@example.com/x", "square brackets may only enclose an IPv6 host"),
+        ("http://[x@[::1]/", "square brackets may only enclose an IPv6 host"),
+    ],
+)
+def test_brackets_the_host_key_cannot_split_are_an_invalid_url(raw: str, reason: str) -> None:
+    """The scheduler keys every URL's host with urllib, which refuses these: a card holding one
+    once crashed the run."""
+    links, problems = links_of({"webUrl": raw})
+    assert links == []
+    problem = only_problem(problems)
+    assert (problem.kind, problem.field, problem.url) == (Kind.INVALID_URL, "webUrl", raw)
+    assert problem.detail.startswith(f"webUrl {raw!r} is not a valid URL: {reason}"), problem.detail
+
+
+@pytest.mark.parametrize(
+    ("raw", "url"),
+    [
+        ("http://[::1]:8080/x", "http://[::1]:8080/x"),
+        ("http://[V1.x]/x", "http://[v1.x]/x"),  # urllib wants a lower-case v: as normalised
+        ("http://[::1]@example.com/x", "http://[::1]@example.com/x"),
+    ],
+)
+def test_brackets_the_host_key_can_split_stay_valid(raw: str, url: str) -> None:
+    links, problems = links_of({"webUrl": raw})
+    assert problems == [] and [link.url for link in links] == [url]
+    assert host_key(url)  # the scheduler can key it
 
 
 def test_a_space_inside_a_url_is_invalid_and_the_detail_shows_where() -> None:

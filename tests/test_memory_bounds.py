@@ -42,14 +42,22 @@ async def test_the_probe_cache_keeps_at_most_its_size_of_directories() -> None:
     for day in range(500):  # date folders: one directory per day
         await rot.examine(page(day_url(day)), CARD_TITLE)
     assert rot.probes_sent == 500
-    assert rot.probes_cached == 50
+    for day in range(450, 500):  # the last 50 directories are kept: no new probe
+        await rot.examine(page(day_url(day, story=1)), CARD_TITLE)
+    assert rot.probes_sent == 500
+    await rot.examine(page(day_url(449, story=1)), CARD_TITLE)  # the 51st was let go
+    assert rot.probes_sent == 501
 
 
 async def test_the_default_probe_cache_is_bounded() -> None:
     rot = PageRotChecker(Counting(), seed=1)
-    for day in range(PROBE_CACHE_SIZE + 100):
+    days = PROBE_CACHE_SIZE + 100
+    for day in range(days):
         await rot.examine(page(day_url(day)), CARD_TITLE)
-    assert rot.probes_cached == PROBE_CACHE_SIZE
+    await rot.examine(page(day_url(days - PROBE_CACHE_SIZE, story=1)), CARD_TITLE)  # kept
+    assert rot.probes_sent == days
+    await rot.examine(page(day_url(0, story=1)), CARD_TITLE)  # let go long ago
+    assert rot.probes_sent == days + 1
 
 
 async def test_a_directory_still_in_the_cache_is_probed_once() -> None:

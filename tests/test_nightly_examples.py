@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from crawler.cli import build_parser
+from crawler.cli.parser import build_parser
 
 NIGHTLY = Path(__file__).resolve().parents[1] / "nightly"
 

@@ -26,13 +26,14 @@ from typing import Any
 
 import pytest
 
-from crawler import cli
-from crawler.cli import ExitCode, main
+from crawler.cli import main
+from crawler.cli.exits import EXIT_CODES_HELP, ExitCode
 from crawler.crawl import Crawl
-from crawler.report import json_report
-from crawler.store import database as store_module
+from crawler.report import atomic
+from crawler.store import opening, schema
 from crawler.store.database import Store
 from crawler.store.lock import RunLock
+from crawler.store.records import RunRow
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_ROOT = os.geteuid() == 0
@@ -169,7 +170,7 @@ def _garbage(path: Path) -> None:
 def _newer(path: Path) -> None:
     Store(path).close()
     db = sqlite3.connect(path)
-    db.execute(f"PRAGMA user_version={store_module.SCHEMA_VERSION + 1}")
+    db.execute(f"PRAGMA user_version={schema.SCHEMA_VERSION + 1}")
     db.close()
 
 
@@ -311,7 +312,7 @@ def test_store_held_by_a_live_run_is_refused_by_run_and_report(
 
 @pytest.fixture
 def short_busy_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_MS", 50)
+    monkeypatch.setattr(opening, "BUSY_TIMEOUT_MS", 50)
 
 
 @pytest.mark.usefixtures("short_busy_wait")
@@ -460,14 +461,15 @@ def disk_full(monkeypatch: pytest.MonkeyPatch) -> DiskFull:
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full here")
     full = DiskFull()
-    monkeypatch.setattr(tempfile, "mkstemp", full.mkstemp)  # the one json_report calls
+    monkeypatch.setattr(tempfile, "mkstemp", full.mkstemp)  # the one crawler.report.atomic calls
     return full
 
 
-def runs_of(state: Path) -> list[Any]:
+def runs_of(state: Path) -> list[RunRow]:
     store = Store(state)
     try:
-        return store.runs()
+        last = store.run()
+        return [run for i in range(1, last.id + 1) if (run := store.run(i))] if last else []
     finally:
         store.close()
 
@@ -524,8 +526,8 @@ def test_atomic_writer_failing_midway_removes_its_temp_file(tmp_path: Path) -> N
     path = tmp_path / "report.json"
     path.write_text("previous")
     with (
-        pytest.raises(json_report.ReportWriteError, match="No space left"),
-        json_report.atomic_writer(path) as out,
+        pytest.raises(atomic.ReportWriteError, match="No space left"),
+        atomic.atomic_writer(path) as out,
     ):
         out.write("new")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -698,7 +700,7 @@ def test_exit_codes_are_documented_in_help_and_readme(
     for code in ExitCode:
         assert f"\n  {code.value} " in text, code
         assert f"`{code.value}`" in readme, code
-    assert cli.EXIT_CODES_HELP in text
+    assert EXIT_CODES_HELP in text
 
 
 # -- as a process: nothing but the line reaches stderr ------------------------------------

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from servers import ok, open_fetcher, serve
 
-import crawler.web.fetch
+import crawler.judge.http
 from crawler.judge.images.check import decode_cost, inspect_image
 from crawler.judge.images.pixels import (
     STREAM_BYTES,
@@ -317,7 +317,7 @@ async def test_with_a_small_budget_two_large_decodes_never_overlap(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     decodes = Decodes(inspect_image)
-    monkeypatch.setattr(crawler.web.fetch, "inspect_image", decodes)
+    monkeypatch.setattr(crawler.judge.http, "inspect_image", decodes)
     body = encode(
         noise((1000, 1000)), "PNG", compress_level=1
     )  # 4 MB decoded: two do not fit in 6 MB
@@ -334,19 +334,19 @@ async def test_with_a_small_budget_two_large_decodes_never_overlap(
             for path in ("/a.png", "/b.png")
         ]
         await asyncio.to_thread(decodes.started.wait, 30)
-        await wait_for(lambda: fetcher._decoding.waiting == 1)  # the second waits for bytes
+        await wait_for(lambda: fetcher.images.budget.waiting == 1)  # the second waits for bytes
         assert not decodes.second_started.is_set()
         decodes.release_first.set()
         outcomes = await asyncio.gather(*checks)
     assert [o.image for o in outcomes] == [ImageInfo(1000, 1000, "PNG")] * 2
     assert decodes.most == 1
-    assert fetcher._decoding.peak == 4_000_000 and fetcher._decoding.in_use == 0
+    assert fetcher.images.budget.peak == 4_000_000 and fetcher.images.budget.in_use == 0
 
 
 async def test_with_room_in_the_budget_decodes_do_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
     # the control for the test above: the same two images, a budget that fits both
     decodes = Decodes(inspect_image)
-    monkeypatch.setattr(crawler.web.fetch, "inspect_image", decodes)
+    monkeypatch.setattr(crawler.judge.http, "inspect_image", decodes)
     body = encode(noise((1000, 1000)), "PNG", compress_level=1)
     routes = {
         "/a.png": ok(body, content_type="image/png"),
@@ -363,7 +363,7 @@ async def test_with_room_in_the_budget_decodes_do_overlap(monkeypatch: pytest.Mo
         await asyncio.to_thread(decodes.second_started.wait, 30)
         decodes.release_first.set()
         await asyncio.gather(*checks)
-    assert decodes.most == 2 and fetcher._decoding.peak == 8_000_000
+    assert decodes.most == 2 and fetcher.images.budget.peak == 8_000_000
 
 
 async def test_a_single_image_above_the_whole_budget_does_not_deadlock() -> None:
@@ -383,17 +383,17 @@ async def test_a_single_image_above_the_whole_budget_does_not_deadlock() -> None
         )
     assert (big_png.findings, big_png.image) == ([], ImageInfo(1000, 750, "PNG"))
     assert (big_jpeg.findings, big_jpeg.image) == ([], ImageInfo(1000, 750, "JPEG"))
-    assert fetcher._decoding.peak <= 2_000_000
+    assert fetcher.images.budget.peak <= 2_000_000
 
 
 async def test_the_budget_is_released_when_a_decode_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a decoder bug")
 
-    monkeypatch.setattr(crawler.web.fetch, "inspect_image", broken)
+    monkeypatch.setattr(crawler.judge.http, "inspect_image", broken)
     body = encode(noise((500, 500)), "PNG", compress_level=1)
     async with open_fetcher(image_decode_budget_bytes=2_000_000) as fetcher:
         with pytest.raises(RuntimeError):  # Fetcher.check reports it on the URL
-            await fetcher._inspect(body, "image/png")
-        assert fetcher._decoding.peak == 1_000_000
-        assert fetcher._decoding.in_use == 0
+            await fetcher.images.inspect(body, "image/png")
+        assert fetcher.images.budget.peak == 1_000_000
+        assert fetcher.images.budget.in_use == 0

@@ -22,11 +22,13 @@ from servers import serve
 from yarl import URL
 
 from crawler import cli, redact
-from crawler.config import ConfigError, RedactConfig, load_config
+from crawler.cli.run import print_summary
+from crawler.config import ConfigError, RedactConfig
+from crawler.config_loader import load_config
 from crawler.crawl import RunResult
 from crawler.logs import configure_logging
 from crawler.redact import DEFAULT, DEFAULT_SECRET_PARAMS, Redactor, for_run, redactor_from
-from crawler.report.json_report import SCHEMA_PATH
+from crawler.report.schema import report_schema
 
 
 @pytest.fixture(autouse=True)
@@ -283,7 +285,7 @@ def test_logs_carry_no_secret(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_terminal_summary_is_redacted(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     folder = tmp_path / "x;password=pw999"
-    cli._print_summary(RunResult(1, "finished", {"ok": 1}, folder / "report.json"))
+    print_summary(RunResult(1, "finished", {"ok": 1}, folder / "report.json"))
     out = capsys.readouterr().out
     assert "pw999" not in out and "x;password=***/report.json" in out
 
@@ -390,7 +392,7 @@ async def test_a_run_fetches_real_urls_and_writes_no_secret(
     assert ("/page2?token=loctok99&id=8", auth) in seen
     assert ("/page3?access_token=reltok77&id=11", auth) in seen  # a relative Location
     # what linkcheck wrote holds none of them, and still the rest of each URL
-    jsonschema.validate(report, json.loads(SCHEMA_PATH.read_text()))
+    jsonschema.validate(report, report_schema())
     written = {name: (out / name).read_text() for name in
                ("report.json", "report.html", "problems.csv", "report.junit.xml")}  # fmt: skip
     written["logs"] = captured.err

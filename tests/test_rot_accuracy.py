@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from benchmarks import rot_accuracy as ra
-from crawler.judge.softrot import probe_url
-from crawler.sim.gencards import CardTruth, GroundTruth
+from crawler.judge.soft404 import probe_url
+from crawler.sim.truth import CardTruth, GroundTruth
 from crawler.sim.wire import RequestRecord
 
 ROOT = Path(__file__).resolve().parents[1]

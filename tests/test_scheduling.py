@@ -15,7 +15,15 @@ import pytest
 
 import crawler.web.politeness
 from crawler.config import PolitenessConfig
-from crawler.web.politeness import HostPool, Permit, PreciseThrottler, _throttler_for, host_key
+from crawler.web.politeness import (
+    HostPool,
+    Limits,
+    Permit,
+    PreciseThrottler,
+    _throttler_for,
+    retry_after_seconds,
+)
+from crawler.web.urls import host_key
 
 
 def max_in_window(times: list[float], window: float = 1.0) -> int:
@@ -121,7 +129,8 @@ async def test_permit_keeps_rate_and_concurrency_per_host() -> None:
 
 async def test_pause_holds_the_whole_host_and_only_that_host() -> None:
     pool = HostPool(PolitenessConfig(rate_per_host=100, concurrency_per_host=2))
-    pool.pause("slow.test", 0.3)
+    pool.retry_after("slow.test", 0.3)
+    pool.retry_after("slow.test", 0.3)  # two in a row: the host pauses
     order: list[str] = []
     started = time.monotonic()
 
@@ -137,8 +146,9 @@ async def test_pause_holds_the_whole_host_and_only_that_host() -> None:
 
 def test_a_shorter_pause_never_cuts_a_longer_one(clock: FakeClock) -> None:
     pool = HostPool(PolitenessConfig())
-    pool.pause("h.test", 10)
-    pool.pause("h.test", 1)
+    pool.retry_after("h.test", 10)
+    pool.retry_after("h.test", 10)  # two in a row: a 10 s pause
+    pool.retry_after("h.test", 1)  # a third, in a row too: a 1 s pause
     assert pool.slot("h.test").paused_until == clock.now + 10
 
 
@@ -254,7 +264,8 @@ def test_requests_by_host_lists_only_hosts_that_were_asked() -> None:
     assert pool.slot("idle.test").key == "idle.test"
     assert pool.slot("idle.test") is pool.slot("idle.test")  # one slot per host
     assert pool.requests_by_host() == {}
-    assert pool.config.rate_per_host == 2.0
+    throttler = pool.slot("idle.test").throttler  # the default rate: 2 a second
+    assert (throttler.rate_limit, throttler.period) == (2, pytest.approx(1.05))
 
 
 # -- how long the throttler waits, exactly (fake clock and sleeps) --------------------------------
@@ -364,3 +375,20 @@ async def test_a_paused_host_holds_its_next_request_and_an_answered_one_does_not
     pool.answered("fine.test")
     pool.retry_after("fine.test", 1)
     assert await granted_before(pool, "fine.test", 0.5)
+
+
+# -- every count politeness sets, from one place ---------------------------------------------------
+
+
+def test_limits_derive_every_count_from_the_config() -> None:
+    config = PolitenessConfig(concurrency_per_host=4, max_in_flight=50, queue_per_host=7)
+    assert HostPool(config).limits == Limits(
+        in_flight=50, in_flight_per_host=4, workers_per_host=12, queue_per_host=7
+    )
+
+
+def test_retry_after_is_read_on_429_and_503_only() -> None:
+    assert retry_after_seconds(429, "3", cap=60) == 3.0
+    assert retry_after_seconds(503, "600", cap=60) == 60.0
+    assert retry_after_seconds(500, "3", cap=60) is None
+    assert retry_after_seconds(200, "3", cap=60) is None

@@ -27,16 +27,9 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from PIL import Image, UnidentifiedImageError
 from yarl import URL
 
-from crawler.judge.html import page_title
-from crawler.judge.softrot import (
-    DRIFT_THRESHOLD,
-    content_drift,
-    first_h1,
-    meta_refresh_target,
-    not_found_title,
-    title_similarity,
-    visible_text_tokens,
-)
+from crawler.judge.drift import DRIFT_THRESHOLD, content_drift, title_similarity
+from crawler.judge.html import first_h1, meta_refresh_target, page_title, visible_text_tokens
+from crawler.judge.soft404 import not_found_title
 from crawler.model import Kind, Severity
 from crawler.web.archive import ArchiveClient
 
@@ -46,31 +39,25 @@ if str(ROOT) not in sys.path:  # benchmarks/ is not part of the installed packag
 
 from benchmarks import politeness  # noqa: E402
 from benchmarks.politeness import analyse, max_in_window, read_log  # noqa: E402
-from crawler.sim.gencards import (  # noqa: E402
+from crawler.sim.amp_cache import AMP_CACHE_NAMES  # noqa: E402
+from crawler.sim.archive import archive_has_snapshot, wayback_answer  # noqa: E402
+from crawler.sim.behaviours import (  # noqa: E402
     AMP_CACHE_BEHAVIOURS,
     BEHAVIOURS,
     LOOKALIKE_BEHAVIOURS,
     OLD,
     ROT_BEHAVIOURS,
-    GroundTruth,
-    _parse_mix,
-    card_title,
     default_mix,
-    drift_title,
-    generate,
+    parse_mix,
     rot_mix,
 )
-from crawler.sim.simweb import (  # noqa: E402
-    AMP_CACHE_NAMES,
-    SITE_NAME,
-    SimWeb,
-    TlsSite,
-    archive_has_snapshot,
-    image_bytes,
-    make_certificates,
-    truncated_jpeg,
-    wayback_answer,
-)
+from crawler.sim.gencards import generate  # noqa: E402
+from crawler.sim.headlines import card_title, drift_title  # noqa: E402
+from crawler.sim.images import image_bytes, truncated_jpeg  # noqa: E402
+from crawler.sim.pages import SITE_NAME  # noqa: E402
+from crawler.sim.server import SimWeb  # noqa: E402
+from crawler.sim.tls import TlsSite, make_certificates  # noqa: E402
+from crawler.sim.truth import GroundTruth  # noqa: E402
 from crawler.sim.wire import RequestRecord  # noqa: E402
 
 IPS = ["127.0.0.20", "127.0.0.21", "127.0.0.22"]
@@ -583,7 +570,7 @@ def test_benchmarks_do_not_leave_loopback() -> None:
 # ---------------------------------------------------------------------------------------------
 # Rot behind a 200: titles, the rot paths and their look-alikes, the archive, TLS, rot_mix
 
-PROBE = "abcdefghijklmnopqrstuvwxy"  # 25 lowercase letters, like softrot.probe_url's
+PROBE = "abcdefghijklmnopqrstuvwxy"  # 25 lowercase letters, like soft404.probe_url's
 
 
 def _title(body: bytes) -> str | None:
@@ -605,7 +592,7 @@ def test_default_mix_is_unchanged_and_rot_mix_is_separate() -> None:
     assert set(rot) & set(mix) == {"healthy"}
     assert rot["healthy"] == 0.6 and sum(rot.values()) == pytest.approx(1.0)
     assert len({w for name, w in rot.items() if name != "healthy"}) == 1  # evenly
-    assert _parse_mix("rot") == rot and _parse_mix("default") == mix
+    assert parse_mix("rot") == rot and parse_mix("default") == mix
     expected = {
         "soft404": ("rotted", "soft_404"), "soft404title": ("rotted", "soft_404"),
         "gonehome": ("rotted", "redirect_to_home"), "metahome": ("rotted", "redirect_to_home"),
@@ -867,7 +854,7 @@ def test_gencards_cli_rot_mix(tmp_path: Path) -> None:
 
 # The rot ground truth, checked against how the simulated web was built, not against linkcheck's
 # detectors: each behaviour put its card's link on a known path (gencards), and the server answers
-# that path the way the behaviour says (the table in benchmarks/simweb.py). The facts checked are
+# that path the way the behaviour says (the table in crawler/sim/simweb.py). The facts checked are
 # plain ones: statuses, Location headers, titles equal to the generator's own title functions,
 # a probe's answer byte for byte, and the AMP cache URL spelled out from its published form.
 

@@ -28,7 +28,7 @@ from benchmarks.soak import (
     server_faults,
     write_samples,
 )
-from crawler.sim.simweb import SimWeb
+from crawler.sim.server import SimWeb
 
 ROOT = Path(__file__).resolve().parents[1]
 IPS = ["127.0.0.160", "127.0.0.161"]

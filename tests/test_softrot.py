@@ -15,23 +15,17 @@ import pytest
 from aiohttp import web
 from servers import ok, redirect, serve, status
 
-from crawler.judge.html import page_title
-from crawler.judge.softrot import (
-    DRIFT_THRESHOLD,
+from crawler.judge.drift import DRIFT_THRESHOLD, content_drift, title_similarity
+from crawler.judge.home import is_site_root, redirect_to_home
+from crawler.judge.html import first_h1, meta_refresh_target, page_title, visible_text_tokens
+from crawler.judge.soft404 import (
     NEAR_IDENTICAL,
     PageSample,
-    content_drift,
-    first_h1,
-    is_site_root,
-    meta_refresh_target,
     not_found_title,
     probe_key,
     probe_url,
-    redirect_to_home,
     soft_404_verdict,
-    title_similarity,
     token_similarity,
-    visible_text_tokens,
 )
 from crawler.model import Hop
 

@@ -6,6 +6,7 @@ import stat
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from crawler.judge.judging import judge_cards
 from crawler.model import (
@@ -20,8 +21,11 @@ from crawler.model import (
     Problem,
     UrlOutcome,
 )
-from crawler.report.json_report import SCHEMA_PATH, write_json_report
-from crawler.store.database import SCHEMA_VERSION, Store, outcome_from_row
+from crawler.report.json_report import write_json_report
+from crawler.report.schema import SCHEMA_PATH, report_schema
+from crawler.store import reports
+from crawler.store.database import Store
+from crawler.store.schema import SCHEMA_VERSION
 
 
 def _seed(store: Store) -> int:
@@ -146,15 +150,25 @@ def test_store_migrates_and_records_schema_version(tmp_path: Path) -> None:
 def test_verdicts_are_worst_severity(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite")
     run_id = _seed(store)
-    cards = {r["path"]: r for r in store.iter_cards(run_id)}
-    assert cards["a/ok.md"]["status"] == "warning"
-    assert cards["b/bad.md"]["status"] == "broken"
-    assert cards["c/invalid.md"]["status"] == "invalid"
-    bad = json.loads(cards["b/bad.md"]["problems"])
+    cards = {r.path: r for r in reports.cards(store, run_id)}
+    assert cards["a/ok.md"].status == "warning"
+    assert cards["b/bad.md"].status == "broken"
+    assert cards["c/invalid.md"].status == "invalid"
+    bad = json.loads(cards["b/bad.md"].problems or "[]")
     kinds = {p["kind"]: p for p in bad}
     assert set(kinds) == {"relative_url_unresolved", "gone", "image_dimension_mismatch"}
     assert kinds["image_dimension_mismatch"]["detail"] == "declared 600x350, real 1200x630"
     assert kinds["image_dimension_mismatch"]["field"] == "images[0].url"
+
+
+def test_the_schema_kinds_are_the_models() -> None:
+    """The schema file lists no kind: they are filled from Kind as it is loaded."""
+    kind = report_schema()["$defs"]["kind"]
+    for member in Kind:
+        jsonschema.validate(member.value, kind)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate("no_such_kind", kind)
+    assert "enum" not in json.loads(SCHEMA_PATH.read_text())["$defs"]["kind"]
 
 
 def test_report_matches_schema_and_counts(tmp_path: Path) -> None:
@@ -162,7 +176,7 @@ def test_report_matches_schema_and_counts(tmp_path: Path) -> None:
     run_id = _seed(store)
     path = write_json_report(store, run_id, tmp_path / "out")
     report = json.loads(path.read_text())
-    jsonschema.validate(report, json.loads(SCHEMA_PATH.read_text()))
+    jsonschema.validate(report, report_schema())
     assert report["summary"]["by_status"] == {
         "ok": 0,
         "warning": 1,
@@ -184,8 +198,8 @@ def test_report_matches_schema_and_counts(tmp_path: Path) -> None:
 def test_outcome_round_trips_through_the_store(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite")
     run_id = _seed(store)
-    row = next(r for r in store.iter_url_results(run_id) if r["url"] == "https://cdn.test/pic.jpg")
-    outcome = outcome_from_row(row)
+    row = next(r for r in reports.url_results(store, run_id) if r.url == "https://cdn.test/pic.jpg")
+    outcome = row.as_outcome()
     assert outcome.image == ImageInfo(1200, 630, "JPEG")
     assert outcome.attempts == 2
 

@@ -35,7 +35,7 @@ def test_nested_aol_dims_unwraps_to_the_yahoo_original() -> None:
     inner = found.origins[0]
     assert inner.startswith("https://o.aolcdn.com/images/dims?crop=4860%2C3281%2C0%2C496&")
     assert "resize=1600%2C1080" in inner and "signature=391ffea" in inner
-    assert found.innermost == YIMG
+    assert found.origins[-1] == YIMG
 
 
 def test_the_declared_size_of_the_brief_card_fits() -> None:
@@ -193,7 +193,7 @@ def test_recognised_proxies(
     assert found.service == service
     assert (found.width, found.height) == size
     assert found.exact is exact
-    assert found.innermost == innermost
+    assert found.origins[-1] == innermost
 
 
 def test_a_brightspot_image_with_a_space_in_its_origin_is_re_escaped() -> None:
@@ -202,7 +202,7 @@ def test_a_brightspot_image_with_a_space_in_its_origin_is_re_escaped() -> None:
         "2763x1554+0+0/resize/1280x720!/quality/90/?url=https%3A%2F%2Fewscripps.brightspotcdn.com"
         "%2F78%2Faf%2Fscreen-shot-2020-05-07-at-4.46.25%20PM.png"
     )
-    assert info(url).innermost == (
+    assert info(url).origins[-1] == (
         "https://ewscripps.brightspotcdn.com/78/af/screen-shot-2020-05-07-at-4.46.25%20PM.png"
     )
 

@@ -1,6 +1,7 @@
-"""Which card fields hold URLs, how relative ones resolve, and how URLs are normalised.
+"""Which card fields hold URLs, which are valid, and how relative ones resolve.
 
-Pure functions over the parsed front matter: no I/O. Problems come back as values.
+Pure functions over the parsed front matter: no I/O. Problems come back as values. How a valid
+URL is spelled is crawler.web.urls' (`normalise_url`).
 """
 
 from __future__ import annotations
@@ -14,27 +15,28 @@ from urllib.parse import urljoin
 
 from crawler.model import Kind, Link, LinkKind, Problem
 from crawler.text import preview, safe_text
+from crawler.web.urls import (
+    SCHEME,
+    WEB_SCHEMES,
+    normalise_common_url,
+    normalise_url,
+    split_authority,
+    split_host_port,
+    split_refusal,
+    strip_fragment,
+)
 
 # Page fields, in the order they are reported.
 PAGE_FIELDS: tuple[str, ...] = ("webUrl", "originalUrl", "ampWebUrl", "cdnAmpWebUrl")
 # A related item is a small copy of another card; `url` is accepted for hand-written ones.
 RELATED_PAGE_FIELDS: tuple[str, ...] = ("webUrl", "originalUrl", "url", "ampWebUrl", "cdnAmpWebUrl")
 
-_DEFAULT_PORTS = {"http": "80", "https": "443"}
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
-_AUTHORITY_END = re.compile(r"[/?#]")
 _PORT = re.compile(r"[0-9]{1,5}")
 # Whitespace anywhere (\s is Unicode-aware: U+00A0, U+2028, U+202F...) and C0/DEL/C1 controls.
 _BAD_CHAR = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 _HOST_FORBIDDEN = re.compile(r'[<>"\\^`{|}]')
 # What a browser strips from both ends of a URL before parsing it (WHATWG: C0 control or space).
 _SURROUNDING = "".join(chr(c) for c in range(0x21))
-# The common URL in one regex (no userinfo, IPv6, odd host characters, spaces or controls):
-# classified and normalised in one step; anything else takes the careful path.
-_SIMPLE_URL = re.compile(
-    r"(?i:(https?))://([A-Za-z0-9.\-]+)(?::([0-9]{1,5}))?"
-    r"((?:[/?][^\s\x00-\x1f\x7f-\x9f#]*)?)(?:#[^\s\x00-\x1f\x7f-\x9f]*)?\Z"
-)
 _MAX_SHOWN = 80
 # Longer URLs are invalid: servers refuse them (414) well before this, and a card of 1 MB URLs
 # must not become 1 MB problems and requests. The longest URL of 2,000 real cards has 561.
@@ -93,7 +95,7 @@ def classify_url(raw: str) -> Classification:
         near = raw[max(0, at - 25) : at + 25]  # the value shown may be cut before it
         what = f"it contains a {describe_char(bad.group())} at position {at}, in {near!r}"
         return Classification(UrlForm.INVALID, what)
-    scheme = _SCHEME.match(raw)
+    scheme = SCHEME.match(raw)
     if scheme:
         return _classify_with_scheme(raw, scheme)
     if raw.startswith("//"):
@@ -109,7 +111,7 @@ def classify_url(raw: str) -> Classification:
 
 def _classify_with_scheme(raw: str, scheme: re.Match[str]) -> Classification:
     name = scheme.group(1)
-    if name.lower() not in _DEFAULT_PORTS:
+    if name.lower() not in WEB_SCHEMES:
         return Classification(
             UrlForm.INVALID,
             f"scheme '{preview(name, _MAX_SHOWN)}:' is not http or https, so it cannot be checked",
@@ -123,31 +125,12 @@ def _classify_with_scheme(raw: str, scheme: re.Match[str]) -> Classification:
     return Classification(UrlForm.INVALID if reason else UrlForm.ABSOLUTE, reason)
 
 
-def _split_authority(rest: str) -> tuple[str, str]:
-    """'user@host:port/path?q' -> ('user@host:port', '/path?q')."""
-    end = _AUTHORITY_END.search(rest)
-    cut = end.start() if end else len(rest)
-    return rest[:cut], rest[cut:]
-
-
-def _split_host_port(hostport: str) -> tuple[str, str | None]:
-    """'host:8080' -> ('host', '8080'); '[::1]:80' -> ('[::1]', '80'); 'host' -> ('host', None)."""
-    if hostport.startswith("["):
-        close = hostport.find("]")
-        if close < 0:
-            return hostport, None
-        host, after = hostport[: close + 1], hostport[close + 1 :]
-        return host, (after[1:] if after.startswith(":") else (after or None))
-    host, colon, port = hostport.partition(":")
-    return host, (port if colon else None)
-
-
 def _authority_problem(rest: str) -> str | None:
-    authority, _ = _split_authority(rest)
-    hostport = authority.rpartition("@")[2]
+    authority, _ = split_authority(rest)
+    userinfo, at, hostport = authority.rpartition("@")
     if hostport.startswith("[") and "]" not in hostport:
         return f"the IPv6 host {show(hostport)} has no closing ']'"
-    host, port = _split_host_port(hostport)
+    host, port = split_host_port(hostport)
     if not host:
         return "it has no host"
     forbidden = _HOST_FORBIDDEN.search(host)
@@ -155,45 +138,17 @@ def _authority_problem(rest: str) -> str | None:
         return f"the host {show(host)} contains {forbidden.group()!r}"
     if port and (not _PORT.fullmatch(port) or int(port) > 65535):
         return f"the port {show(port)} is not a number from 0 to 65535"
-    return None
+    return _bracket_problem(userinfo, at, host)
 
 
-def normalise_url(url: str) -> str:
-    """Lower-case scheme and host, drop a default port and the fragment, '/' for an empty path.
-
-    Path and query are kept byte for byte: thumbnail proxies carry nested percent-encoded URLs
-    that a server compares literally, so re-encoding would check a different URL.
-    """
-    url = url.partition("#")[0]
-    scheme_match = _SCHEME.match(url)
-    if not scheme_match:
-        return url
-    scheme = scheme_match.group(1).lower()
-    rest = url[scheme_match.end() :]
-    if not rest.startswith("//"):
-        return f"{scheme}:{rest}"
-    authority, tail = _split_authority(rest[2:])
-    userinfo, at, hostport = authority.rpartition("@")
-    host, port = _split_host_port(hostport)
-    if port == "" or port == _DEFAULT_PORTS.get(scheme):
-        port = None
-    if scheme in _DEFAULT_PORTS and not tail.startswith("/"):
-        tail = "/" + tail
-    port_part = f":{port}" if port is not None else ""
-    return f"{scheme}://{userinfo}{at}{host.lower()}{port_part}{tail}"
-
-
-def _normalise_simple(url: str) -> str | None:
-    """normalise_url for the common URL, or None when it needs the careful path."""
-    match = _SIMPLE_URL.match(url)
-    if match is None:
+def _bracket_problem(userinfo: str, at: str, host: str) -> str | None:
+    """Brackets that host_key could not split (the scheduler keys every URL with it)."""
+    refused = split_refusal(f"{userinfo}{at}{host.lower()}")  # as normalise_url spells it
+    if refused is None:
         return None
-    scheme, host, port, tail = match.groups()
-    scheme = scheme.lower()
-    if port is not None and (port == _DEFAULT_PORTS[scheme] or int(port) > 65535):
-        return None
-    port_part = f":{port}" if port is not None else ""
-    return f"{scheme}://{host.lower()}{port_part}{tail if tail.startswith('/') else '/' + tail}"
+    if host.startswith("[") and not any(c in userinfo for c in "[]"):
+        return f"the host {show(host)} is not an IP address in brackets ({refused})"
+    return "square brackets may only enclose an IPv6 host, as in 'http://[::1]/'"
 
 
 def resolve_relative(raw: str, base_url: str) -> str:
@@ -203,7 +158,7 @@ def resolve_relative(raw: str, base_url: str) -> str:
     root-relative '/assets/x.jpg' lives under it: .../ai/assets/x.jpg. A plain urljoin would
     drop the '/ai' and check a URL the site never serves.
     """
-    base = base_url.partition("#")[0].partition("?")[0]
+    base = strip_fragment(base_url).partition("?")[0]
     base = base if base.endswith("/") else base + "/"
     try:
         return urljoin(base, raw.lstrip("/"))
@@ -212,9 +167,9 @@ def resolve_relative(raw: str, base_url: str) -> str:
 
 
 def _base_scheme(base_url: str | None) -> str:
-    match = _SCHEME.match(base_url or "")
+    match = SCHEME.match(base_url or "")
     scheme = match.group(1).lower() if match else ""
-    return scheme if scheme in _DEFAULT_PORTS else "https"
+    return scheme if scheme in WEB_SCHEMES else "https"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,7 +200,7 @@ class _Collector:
             self.invalid_field(field, f"{field} must be a URL in quotes, got {show(raw)}")
             return None
         value = self._strip(raw, field)
-        simple = _normalise_simple(value) if len(value) <= MAX_URL_CHARS else None
+        simple = normalise_common_url(value) if len(value) <= MAX_URL_CHARS else None
         if simple is not None:
             return simple
         form, reason = classify_url(value)

@@ -25,14 +25,18 @@ from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
-from crawler.intake.cards import CardOptions, card_path, find_card_files, load_card
+from crawler.config import CardsConfig, LinksConfig
+from crawler.intake.cards import card_path, load_card
+from crawler.intake.files import find_card_files
 from crawler.model import CardRecord, Disposition, Kind, Problem
 
 CRASHED = "reading this card crashed the card reader"
 
 
-def load_chunk(paths: list[Path], root: Path, options: CardOptions) -> list[CardRecord]:
-    return [load_card(path, root, options) for path in paths]
+def load_chunk(
+    paths: list[Path], root: Path, cards: CardsConfig, links: LinksConfig
+) -> list[CardRecord]:
+    return [load_card(path, root, cards, links) for path in paths]
 
 
 def _chunks(paths: Iterable[Path], size: int) -> Iterator[list[Path]]:
@@ -81,9 +85,11 @@ class _Pending:
 class _Reader:
     """The worker pool, restarted when a card kills it."""
 
-    def __init__(self, root: Path, options: CardOptions, executor: Executor | None) -> None:
+    def __init__(
+        self, root: Path, cards: CardsConfig, links: LinksConfig, executor: Executor | None
+    ) -> None:
         self.root = root
-        self.options = options
+        self.settings = (cards, links)
         self.own = executor is None
         self.pool = executor or make_executor()
         self.generation = 0
@@ -92,7 +98,7 @@ class _Reader:
     def submit(self, chunk: list[Path]) -> _Pending:
         loop = asyncio.get_running_loop()
         try:
-            future = loop.run_in_executor(self.pool, load_chunk, chunk, self.root, self.options)
+            future = loop.run_in_executor(self.pool, load_chunk, chunk, self.root, *self.settings)
         except BrokenProcessPool as exc:  # the worker died before its chunk was awaited
             future = loop.create_future()
             future.set_exception(exc)
@@ -134,13 +140,14 @@ class _Reader:
 async def stream_cards(
     root: Path,
     glob: str,
-    options: CardOptions,
+    cards: CardsConfig,
+    links: LinksConfig,
     *,
     chunk_size: int = 200,
     look_ahead: int = 3,
     executor: Executor | None = None,
 ) -> AsyncIterator[CardRecord]:
-    reader = _Reader(root, options, executor)
+    reader = _Reader(root, cards, links, executor)
     pending: deque[_Pending] = deque()
     try:
         for chunk in _chunks(find_card_files(root, glob), chunk_size):

@@ -37,7 +37,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
+
+from crawler.web.urls import (
+    DEFAULT_PORTS,
+    ascii_host,
+    comparable_host,
+    comparable_url,
+    unicode_host,
+)
 
 GOOGLE_CACHE_DOMAIN = "cdn.ampproject.org"
 MAX_LABEL = 63
@@ -51,9 +59,6 @@ _LTR_CHARS = (
 _RTL_CHARS = "\u0591-\u06ef\u06fa-\u07ff\u200f\ufb1d-\ufdff\ufe70-\ufefc"
 _HAS_LTR = re.compile(f"[{_LTR_CHARS}]")
 _HAS_RTL = re.compile(f"[{_RTL_CHARS}]")
-# punycode.js treats these as label separators too (IDEOGRAPHIC FULL STOP and friends).
-_SEPARATORS = re.compile("[\u002e\u3002\uff0e\uff61]")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class Serving(StrEnum):
@@ -69,37 +74,6 @@ class Serving(StrEnum):
 # Hosts
 
 
-def _to_unicode(host: str) -> str:
-    """punycode.js toUnicode: decode each `xn--` label, leave the others."""
-    labels = _SEPARATORS.sub(".", host).split(".")
-    out = []
-    for label in labels:
-        if label.lower().startswith("xn--"):
-            try:
-                out.append(label[4:].lower().encode("ascii").decode("punycode"))
-            except (UnicodeError, ValueError) as exc:
-                raise ValueError(f"{host!r}: {label!r} is not valid punycode") from exc
-        else:
-            out.append(label)
-    return ".".join(out)
-
-
-def _to_ascii(host: str) -> str:
-    """punycode.js toASCII: encode each label with a non-ASCII character as `xn--...`.
-
-    No IDNA mapping or validation, like the reference (Python's `idna` codec would reject or
-    remap some labels the cache accepts).
-    """
-    labels = _SEPARATORS.sub(".", host).split(".")
-    out = []
-    for label in labels:
-        if label.isascii():
-            out.append(label)
-        else:
-            out.append("xn--" + label.encode("punycode").decode("ascii"))
-    return ".".join(out)
-
-
 def _invalid_hyphen34(text: str) -> bool:
     return text[2:4] == "--" and text[:2] != "xn"
 
@@ -108,14 +82,14 @@ def _eligible(domain: str) -> bool:
     """Can `domain` (ASCII, lowercase) have a human-readable cache label?"""
     if _invalid_hyphen34(domain):
         return False
-    unicode = _to_unicode(domain)
+    unicode = unicode_host(domain)
     mixed = bool(_HAS_LTR.search(unicode)) and bool(_HAS_RTL.search(unicode))
     return len(domain) <= MAX_LABEL and not mixed and "." in domain
 
 
 def _human_readable(domain: str) -> str:
-    unicode = _to_unicode(domain)
-    return _to_ascii(unicode.replace("-", "--").replace(".", "-")).lower()
+    unicode = unicode_host(domain)
+    return ascii_host(unicode.replace("-", "--").replace(".", "-")).lower()
 
 
 def hash_label(domain: str) -> str:
@@ -135,7 +109,7 @@ def amp_cache_host(origin_host: str) -> str:
         host = host[1:-1]
     if not host:
         raise ValueError("empty host")
-    domain = _to_ascii(host).lower()
+    domain = ascii_host(host).lower()
     if not _eligible(domain):
         return hash_label(domain)
     label = _human_readable(domain)
@@ -163,7 +137,7 @@ def amp_cache_url(
     """
     parts = urlsplit(amp_url.strip())
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
+    if scheme not in DEFAULT_PORTS:
         raise ValueError(f"not an http(s) URL: {amp_url!r}")
     host = parts.hostname
     if not host:
@@ -179,48 +153,18 @@ def amp_cache_url(
     return url
 
 
-_PATH_SAFE = "/:@!$&'()*+,;=-._~%"
-_QUERY_SAFE = _PATH_SAFE + "?"
-_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
-
-
-def _requote(text: str, safe: str) -> str:
-    """Percent-encode what must be (spaces, non-ASCII), keep existing escapes, uppercase them."""
-    return _ESCAPE.sub(lambda m: m.group(0).upper(), quote(text, safe=safe))
-
-
-def _host_key(host: str) -> str:
-    return _to_ascii(host.lower()).lower()
-
-
-def normalise_url(url: str) -> str:
-    """A comparable spelling: scheme and host lowercased (host in ASCII), default port dropped,
-    empty path as `/`, percent-escapes uppercased, non-ASCII escaped, fragment dropped."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = _host_key(parts.hostname or "")
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
-    path = _requote(parts.path or "/", _PATH_SAFE)
-    query = f"?{_requote(parts.query, _QUERY_SAFE)}" if parts.query else ""
-    return f"{scheme}://{netloc}{path}{query}"
-
-
 _CACHE_PATH = re.compile(r"^/([circv])(/s)?/([^/?#]+)(.*)$", re.DOTALL)
 
 
-def _normalise_cache_url(url: str) -> str:
-    """normalise_url, plus the origin host inside the cache path lowercased and in ASCII."""
-    normal = normalise_url(url)
+def _comparable_cache_url(url: str) -> str:
+    """comparable_url, plus the origin host inside the cache path lowercased and in ASCII."""
+    normal = comparable_url(url)
     parts = urlsplit(normal)
     found = _CACHE_PATH.match(parts.path)
     if not found:
         return normal
     letter, secure, origin_host, rest = found.groups()
-    path = f"/{letter}{secure or ''}/{_host_key(origin_host)}{rest or '/'}"
+    path = f"/{letter}{secure or ''}/{comparable_host(origin_host)}{rest or '/'}"
     query = f"?{parts.query}" if parts.query else ""
     return f"{parts.scheme}://{parts.netloc}{path}{query}"
 
@@ -237,7 +181,7 @@ def check_cdn_amp(
         expected = amp_cache_url(amp_url, cache_domain)
     except ValueError as exc:
         return f"cannot derive the AMP cache URL of ampWebUrl {amp_url}: {exc}"
-    if _normalise_cache_url(expected) == _normalise_cache_url(cdn_amp_url):
+    if _comparable_cache_url(expected) == _comparable_cache_url(cdn_amp_url):
         return None
     return f"expected {expected}, card has {cdn_amp_url}"
 
@@ -259,7 +203,7 @@ def has_amp_marker(url: str) -> bool:
 
 def _same_page(a: str, b: str) -> bool:
     """The same URL up to scheme, default port, fragment and a trailing slash."""
-    na, nb = normalise_url(a).split("://", 1)[-1], normalise_url(b).split("://", 1)[-1]
+    na, nb = comparable_url(a).split("://", 1)[-1], comparable_url(b).split("://", 1)[-1]
     return na.rstrip("/") == nb.rstrip("/") or na == nb
 
 
@@ -324,6 +268,5 @@ __all__ = [
     "check_cdn_amp",
     "has_amp_marker",
     "hash_label",
-    "normalise_url",
     "silent_redirect",
 ]

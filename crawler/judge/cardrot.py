@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from crawler.judge.amp import amp_retired, check_cdn_amp
-from crawler.judge.softrot import content_drift
+from crawler.judge.drift import content_drift
 from crawler.judge.thumbs import proxy_info
-from crawler.model import Kind
+from crawler.model import Kind, Problem
+from crawler.web.urls import host_key
 
 TITLED_FIELDS = frozenset({"webUrl", "originalUrl"})
 HEALTHY = frozenset({"ok", "warning"})
@@ -57,21 +57,19 @@ AMP_CACHE_DOMAINS = ("cdn.ampproject.org", "bing-amp.com")
 
 
 def is_amp_cache_url(url: str) -> bool:
-    host = (urlsplit(url).hostname or "").lower()
+    host = host_key(url)
     return any(host == d or host.endswith("." + d) for d in AMP_CACHE_DOMAINS)
 
 
 def _problem(link: Mapping[str, Any], kind: Kind, detail: str) -> dict[str, Any]:
-    problem = {
-        "field": link["field"],
-        "url": link["url"],
-        "http_status": link["http_status"],
-        "final_url": link["final_url"],
-        "kind": kind.value,
-        "severity": kind.severity.label,
-        "detail": detail,
-    }
-    if link.get("archive_url"):  # a drifted page's archived copy is the story the card meant
-        problem["archive_url"] = link["archive_url"]
-        problem["archive_timestamp"] = link["archive_timestamp"]
-    return problem
+    return Problem(
+        kind,
+        detail,
+        field=link["field"],
+        url=link["url"],
+        http_status=link["http_status"],
+        final_url=link["final_url"],
+        # a drifted page's archived copy is the story the card meant
+        archive_url=link.get("archive_url"),
+        archive_timestamp=link.get("archive_timestamp"),
+    ).as_dict()

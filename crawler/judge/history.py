@@ -11,16 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
-from typing import Any
+
+from crawler.config import RotConfig
+from crawler.store.records import StreakState
 
 RECENT_RUNS = 10  # how many past outcomes are kept to tell flapping from a streak
-FAILING = frozenset({"rotted", "broken"})
-
-
-@dataclass(frozen=True, slots=True)
-class RotRules:
-    min_runs: int = 3
-    min_days: float = 7.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,17 +33,19 @@ def _transitions(recent: str) -> int:
     return sum(1 for a, b in pairwise(recent) if a != b)
 
 
-def next_streak(previous: Any | None, *, failing: bool, at: str, rules: RotRules) -> Streak:
-    """Fold one more run's outcome into a history row (a mapping with the url_state columns)."""
-    before_failures = int(previous["consecutive_failures"]) if previous else 0
-    before_recent = str(previous["recent"]) if previous else ""
-    last_healthy = previous["last_healthy_at"] if previous else None
+def next_streak(
+    previous: StreakState | None, *, failing: bool, at: str, rules: RotConfig
+) -> Streak:
+    """Fold one more run's outcome into the history so far (None: no history yet)."""
+    before_failures = previous.consecutive_failures if previous else 0
+    before_recent = previous.recent if previous else ""
+    last_healthy = previous.last_healthy_at if previous else None
     recent = (before_recent + ("F" if failing else "O"))[-RECENT_RUNS:]
     if not failing:
         trend = "fixed" if before_failures else None
         return Streak(None, at, 0, recent, trend)
     consecutive = before_failures + 1
-    first = previous["first_failed_at"] if previous and before_failures else at
+    first = previous.first_failed_at if previous and before_failures else at
     if consecutive == 1 and _transitions(recent) >= 2:
         trend = "flapping"  # failed, recovered, and fails again
     elif consecutive == 1:

@@ -17,24 +17,20 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urljoin, urlsplit
 
 from crawler.judge.amp import silent_redirect
-from crawler.judge.softrot import (
-    DRIFT_THRESHOLD,
+from crawler.judge.drift import DRIFT_THRESHOLD, title_similarity
+from crawler.judge.home import is_site_root, redirect_to_home
+from crawler.judge.html import first_h1, meta_refresh_target, visible_text_tokens
+from crawler.judge.soft404 import (
     PageSample,
-    first_h1,
-    is_site_root,
-    meta_refresh_target,
     not_found_title,
     probe_key,
     probe_url,
-    redirect_to_home,
     soft_404_verdict,
-    title_similarity,
-    visible_text_tokens,
 )
 from crawler.model import Finding, Hop, Kind, LinkKind, UrlOutcome
+from crawler.web.urls import WEB_SCHEMES
 
 CheckFn = Callable[[str, LinkKind], Awaitable[UrlOutcome]]
-_WEB_SCHEMES = frozenset({"http", "https"})
 # Directories whose probe answer is kept. Date folders (/2024/05/12/) make one key per host and
 # day, so an unbounded cache grows with the corpus; pages of one directory are close together in
 # a host's queue, so a miss after eviction costs one more probe, not a wrong verdict.
@@ -49,7 +45,7 @@ def _joined(base: str, target: str) -> str | None:
         scheme = urlsplit(joined).scheme.lower()
     except ValueError:
         return None
-    return joined if scheme in _WEB_SCHEMES else None
+    return joined if scheme in WEB_SCHEMES else None
 
 
 class PageRotChecker:
@@ -64,11 +60,6 @@ class PageRotChecker:
         )
         self._cache_size = max(1, cache_size)
         self.probes_sent = 0
-
-    @property
-    def probes_cached(self) -> int:
-        """Directories whose probe answer is kept (at most `cache_size`)."""
-        return len(self._probes)
 
     async def examine(self, outcome: UrlOutcome, card_title: str | None) -> None:
         """Add soft_404 / redirect_to_home findings to a healthy page's outcome, in place."""

@@ -69,10 +69,6 @@ class ProxyInfo:
     origins: tuple[str, ...]
     size_spec: str | None = None  # the size as the URL spells it, for details
 
-    @property
-    def innermost(self) -> str:
-        return self.origins[-1]
-
     def size_conflict(self, declared_width: int | None, declared_height: int | None) -> str | None:
         """Why the card's declared size cannot be what this proxy delivers, or None."""
         wrong: list[str] = []

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from crawler.model import Kind, Severity
+from crawler.model import FAILING, Kind, Problem, Severity
 
 
 def dimension_detail(
@@ -30,32 +30,31 @@ def link_problems(link: Mapping[str, Any]) -> list[dict[str, Any]]:
     """
     if link["url_status"] is None:
         return []
-    base: dict[str, Any] = {
-        "field": link["field"],
-        "url": link["url"],
-        "http_status": link["http_status"],
-        "final_url": link["final_url"],
-    }
-    if link.get("archive_url"):  # where the page can still be read
-        base["archive_url"] = link["archive_url"]
-        base["archive_timestamp"] = link["archive_timestamp"]
-    if link.get("trend") is not None and link["url_status"] in ("rotted", "broken"):
-        # the URL's own failing streak
-        base["trend"] = link["trend"]
-        base["first_failed_at"] = link["first_failed_at"]
-        base["consecutive_failures"] = link["consecutive_failures"]
-    problems = [
-        {
-            **base,
-            "kind": f["kind"],
-            "severity": Kind(f["kind"]).severity.label,
-            "detail": f["detail"],
-        }
-        for f in json.loads(link["findings"])
-    ]
-    for problem in problems:
-        if problem["kind"] == Kind.MOVED_PERMANENTLY.value and link["final_url"]:
-            problem["suggested_url"] = link["final_url"]  # the new URL to put in the card
+    failing = link["url_status"] in FAILING
+    streak = link.get("trend") is not None and failing  # the URL's own failing streak
+
+    def problem(kind: Kind, detail: str, suggested_url: str | None = None) -> dict[str, Any]:
+        return Problem(
+            kind,
+            detail,
+            field=link["field"],
+            url=link["url"],
+            http_status=link["http_status"],
+            final_url=link["final_url"],
+            archive_url=link.get("archive_url"),  # where the page can still be read
+            archive_timestamp=link.get("archive_timestamp"),
+            suggested_url=suggested_url,
+            trend=link["trend"] if streak else None,
+            first_failed_at=link["first_failed_at"] if streak else None,
+            consecutive_failures=link["consecutive_failures"] if streak else None,
+        ).as_dict()
+
+    problems = []
+    for found in json.loads(link["findings"]):
+        kind = Kind(found["kind"])
+        moved = kind is Kind.MOVED_PERMANENTLY and link["final_url"]
+        suggested = link["final_url"] if moved else None  # the new URL to put in the card
+        problems.append(problem(kind, found["detail"], suggested))
     if link["image_width"] is not None:
         detail = dimension_detail(
             link["declared_width"],
@@ -64,10 +63,7 @@ def link_problems(link: Mapping[str, Any]) -> list[dict[str, Any]]:
             link["image_height"],
         )
         if detail:
-            kind = Kind.IMAGE_DIMENSION_MISMATCH
-            problems.append(
-                {**base, "kind": kind.value, "severity": kind.severity.label, "detail": detail}
-            )
+            problems.append(problem(Kind.IMAGE_DIMENSION_MISMATCH, detail))
     return problems
 
 

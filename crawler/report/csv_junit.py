@@ -13,9 +13,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+from crawler.model import FAILING
 from crawler.redact import Redactor, may_hide
-from crawler.report.json_report import atomic_writer, run_redactor, run_section
+from crawler.report.atomic import atomic_writer
+from crawler.report.json_report import run_redactor, run_section
+from crawler.store import reports
 from crawler.store.database import Store
+from crawler.store.records import StoredCard
 
 CSV_COLUMNS = (
     "path",
@@ -31,7 +35,7 @@ CSV_COLUMNS = (
     "final_url",
     "detail",
 )
-FAILING = frozenset({"rotted", "broken", "invalid"})  # a JUnit failure
+JUNIT_FAILING = frozenset({*FAILING, "invalid"})  # a failing or invalid card fails its test
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # characters XML 1.0 cannot hold, even escaped
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -43,18 +47,14 @@ def csv_cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _cards(store: Store, run_id: int, redactor: Redactor) -> Iterator[tuple[Any, list[Any]]]:
-    """Each card of the run (path, title, provider, published, status) with its problems, every
-    string in them redacted. Most cards have nothing to mask and come as they were read."""
-    rows = store.reader().execute(
-        "SELECT path, title, provider, published, COALESCE(status, 'ok') AS status, problems"
-        " FROM cards WHERE run_id = ? ORDER BY path",
-        (run_id,),
-    )
-    for row in rows:
-        card, problems = row, json.loads(row["problems"] or "[]")
-        if may_hide(f"{row['path']}\n{row['title']}\n{row['provider']}\n{row['problems']}"):
-            card = redactor.value({key: row[key] for key in row.keys()})  # noqa: SIM118
+def _cards(store: Store, run_id: int, redactor: Redactor) -> Iterator[tuple[StoredCard, list[Any]]]:
+    """Each card of the run (status "ok" if not judged) with its problems, every string in them
+    redacted. Most cards have nothing to mask and come as they were read."""
+    for card in reports.cards(store, run_id):
+        card = card._replace(status=card.status or "ok")
+        problems = json.loads(card.problems or "[]")
+        if may_hide(f"{card.path}\n{card.title}\n{card.provider}\n{card.problems}"):
+            card = StoredCard(**redactor.value(card._asdict()))
             problems = redactor.value(problems)
         yield card, problems
 
@@ -71,11 +71,11 @@ def write_csv_report(store: Store, run_id: int, out_dir: Path) -> Path:
                 writer.writerow(
                     csv_cell(v)
                     for v in (
-                        card["path"],
-                        card["title"],
-                        card["provider"],
-                        card["published"],
-                        card["status"],
+                        card.path,
+                        card.title,
+                        card.provider,
+                        card.published,
+                        card.status,
                         problem.get("field"),
                         problem.get("url"),
                         problem.get("kind"),
@@ -124,12 +124,9 @@ def write_junit_report(store: Store, run_id: int, out_dir: Path) -> Path:
     path = out_dir / "report.junit.xml"
     redactor = run_redactor(store, run_id)
     run = redactor.value(run_section(store, run_id))
-    tests = store.count("SELECT COUNT(*) FROM cards WHERE run_id = ?", (run_id,))
-    marks = ", ".join("?" * len(FAILING))
-    failures = store.count(
-        f"SELECT COUNT(*) FROM cards WHERE run_id = ? AND status IN ({marks})",
-        (run_id, *sorted(FAILING)),
-    )
+    counts = reports.status_counts(store, run_id)
+    tests = sum(count.cards for count in counts)
+    failures = sum(count.cards for count in counts if count.status in JUNIT_FAILING)
     suite = (
         f'  <testsuite name={_attr(f"linkcheck run {run_id}")} tests="{tests}"'
         f' failures="{failures}" errors="0" skipped="0" time="{run["duration_s"] or 0}"'
@@ -153,15 +150,12 @@ def write_junit_report(store: Store, run_id: int, out_dir: Path) -> Path:
     return path
 
 
-def _write_case(out: Any, card: Any, problems: list[Any]) -> None:
-    status = card["status"]
-    head = (
-        f"    <testcase classname={_attr(folder_of(card['path']))} name={_attr(card['path'])}"
-        ' time="0"'
-    )
+def _write_case(out: Any, card: StoredCard, problems: list[Any]) -> None:
+    status = card.status or "ok"
+    head = f'    <testcase classname={_attr(folder_of(card.path))} name={_attr(card.path)} time="0"'
     lines = [_problem_line(p) for p in problems]
-    if status in FAILING:
-        title = card["title"] or "(no title)"
+    if status in JUNIT_FAILING:
+        title = card.title or "(no title)"
         message = f"{status}: " + "; ".join(lines) if lines else status
         out.write(head + ">\n")
         out.write(

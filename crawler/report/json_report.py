@@ -1,16 +1,13 @@
-"""report.json, streamed from the store card by card and written atomically (temp file + rename).
+"""report.json, streamed from the store card by card and written atomically
+(crawler.report.atomic).
 
-Streaming keeps memory flat for a corpus of any size; the rename means a reader never sees half
-a report, and a crash leaves the previous one in place.
+Streaming keeps memory flat for a corpus of any size.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -18,90 +15,12 @@ from typing import IO, Any
 from crawler import redact
 from crawler.config import ConfigError
 from crawler.model import STATUS_LABELS
+from crawler.report.atomic import atomic_writer
+from crawler.store import reports
 from crawler.store.database import Store
-from crawler.text import safe_text
+from crawler.store.records import StoredCard, UrlResult
 
 SCHEMA_VERSION = 1
-SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
-
-
-class ReportWriteError(Exception):
-    """A report file could not be written (full disk, read-only folder, --out a file...): one
-    line naming the path, exit code 2. The previous report at that path is left as it was."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"{safe_text(str(path))}: {reason}")
-        self.path = path
-        self.reason = reason
-
-
-def _write_error(path: Path, exc: OSError, doing: str) -> ReportWriteError:
-    if isinstance(exc, FileExistsError | NotADirectoryError):
-        return ReportWriteError(path, f"cannot {doing}: a part of the path is a file, not a folder")
-    return ReportWriteError(path, f"cannot {doing}: {exc.strerror or type(exc).__name__}")
-
-
-def check_output_folder(folder: Path) -> None:
-    """--out is a folder linkcheck can write in (made if missing), checked before a run's first
-    request: a file, a read-only folder or a full disk fail now, not after the crawl."""
-    if folder.exists() and not folder.is_dir():
-        raise ReportWriteError(folder, "is a file, not a folder: give --out a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder) as probe:  # a byte on disk, not just an inode
-            probe.write(b"linkcheck")
-            probe.flush()
-            os.fsync(probe.fileno())
-    except OSError as exc:
-        raise _write_error(folder, exc, "write reports there") from exc
-
-
-@contextmanager
-def atomic_writer(path: Path) -> Iterator[IO[str]]:
-    """A text file written whole or not at all: a temp file in the same folder, fsync, then
-    os.replace. On any failure the temp file is removed and the previous file is untouched; an
-    OSError (a full disk...) becomes a ReportWriteError naming the path."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise _write_error(path, exc, "write it") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report is for everyone to read
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if not isinstance(exc, OSError):
-            raise
-        error = _write_error(path, exc, "write it")
-        if path.is_file():
-            raise ReportWriteError(path, f"{error.reason}; the previous one is unchanged") from exc
-        raise error from exc
-    _sync_folder(path.parent)
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the rename itself durable; a file system that cannot sync a folder is fine."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def run_section(store: Store, run_id: int) -> dict[str, Any]:
@@ -131,7 +50,7 @@ def run_section(store: Store, run_id: int) -> dict[str, Any]:
         "cards_invalid": counters.get("cards_invalid", 0),
         "cards_filtered_out": counters.get("cards_filtered_out", 0),
         "urls_unique": counters.get("urls_unique", 0),
-        "urls_checked": store.count("SELECT COUNT(*) FROM url_results WHERE run_id = ?", (run_id,)),
+        "urls_checked": reports.url_result_count(store, run_id),
         "links_unchecked": counters.get("links_unchecked", 0),
         "requests_made": counters.get("requests_made", 0),
         "config": run.config,
@@ -140,27 +59,15 @@ def run_section(store: Store, run_id: int) -> dict[str, Any]:
 
 def summary_section(store: Store, run_id: int) -> dict[str, Any]:
     by_status = dict.fromkeys(STATUS_LABELS, 0)
-    for row in store.rows(
-        "SELECT status, COUNT(*) FROM cards WHERE run_id = ? GROUP BY status", (run_id,)
-    ):
-        by_status[row[0] or "ok"] = row[1]
+    for count in reports.status_counts(store, run_id):
+        by_status[count.status or "ok"] = count.cards
     # by_kind: how many cards have at least one problem of that kind
-    by_kind: dict[str, int] = {}
-    for row in store.rows(
-        "SELECT json_extract(p.value, '$.kind') AS kind, COUNT(DISTINCT c.path) FROM cards c,"
-        " json_each(c.problems) p WHERE c.run_id = ? GROUP BY kind ORDER BY kind",
-        (run_id,),
-    ):
-        by_kind[row[0]] = row[1]
+    by_kind = {count.kind: count.cards for count in reports.kind_counts(store, run_id)}
     by_host: dict[str, dict[str, int]] = {}
-    for row in store.rows(
-        "SELECT host, status, COUNT(*) FROM url_results WHERE run_id = ? GROUP BY host, status"
-        " ORDER BY host",
-        (run_id,),
-    ):
-        entry = by_host.setdefault(row[0], {"urls": 0, **dict.fromkeys(STATUS_LABELS[:4], 0)})
-        entry["urls"] += row[2]
-        entry[row[1]] = row[2]
+    for host in reports.host_counts(store, run_id):
+        entry = by_host.setdefault(host.host, {"urls": 0, **dict.fromkeys(STATUS_LABELS[:4], 0)})
+        entry["urls"] += host.urls
+        entry[host.status] = host.urls
     return {"by_status": by_status, "by_kind": by_kind, "by_host": by_host}
 
 
@@ -176,23 +83,13 @@ def changes_section(store: Store, run_id: int) -> dict[str, Any]:
     changes: dict[str, Any] = {"previous_run": previous, "new": [], "fixed": []}
     if previous is None:
         return changes
-    reader = store.reader()
-    now = reader.execute(
-        "SELECT path, problems FROM cards WHERE run_id = ? ORDER BY path", (run_id,)
-    )
-    before = reader.cursor().execute(
-        "SELECT path, problems FROM cards WHERE run_id = ? ORDER BY path", (previous,)
-    )
-    old = before.fetchone()
-    for row in now:
-        while old is not None and old["path"] < row["path"]:
-            old = before.fetchone()
-        current = _problem_keys(row["problems"])
-        earlier = _problem_keys(old["problems"]) if old and old["path"] == row["path"] else {}
+    for card in reports.problems_then(store, run_id, previous):
+        current = _problem_keys(card.problems)
+        earlier = _problem_keys(card.previous)
         for key in current.keys() - earlier.keys():
-            changes["new"].append(_change(row["path"], current[key]))
+            changes["new"].append(_change(card.path, current[key]))
         for key in earlier.keys() - current.keys():
-            changes["fixed"].append(_change(row["path"], earlier[key]))
+            changes["fixed"].append(_change(card.path, earlier[key]))
     for name in ("new", "fixed"):
         changes[name].sort(key=lambda c: (c["path"], c["field"] or "", c["kind"]))
     return changes
@@ -208,50 +105,50 @@ def _change(path: str, problem: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def card_entry(row: Any) -> dict[str, Any]:
+def card_entry(card: StoredCard) -> dict[str, Any]:
     return {
-        "path": row["path"],
-        "title": row["title"],
-        "published": row["published"],
-        "provider": row["provider"],
-        "status": row["status"] or "ok",
-        "first_failed_at": row["first_failed_at"],
-        "consecutive_failures": row["consecutive_failures"],
-        "trend": row["trend"],
-        "problems": json.loads(row["problems"] or "[]"),
+        "path": card.path,
+        "title": card.title,
+        "published": card.published,
+        "provider": card.provider,
+        "status": card.status or "ok",
+        "first_failed_at": card.first_failed_at,
+        "consecutive_failures": card.consecutive_failures,
+        "trend": card.trend,
+        "problems": json.loads(card.problems or "[]"),
     }
 
 
-def url_entry(row: Any) -> dict[str, Any]:
+def url_entry(result: UrlResult) -> dict[str, Any]:
     image = None
-    if row["image_width"] is not None:
+    if result.image_width is not None:
         image = {
-            "width": row["image_width"],
-            "height": row["image_height"],
-            "format": row["image_format"],
+            "width": result.image_width,
+            "height": result.image_height,
+            "format": result.image_format,
         }
     return {
-        "url": row["url"],
-        "host": row["host"],
-        "link_kind": row["link_kind"],
-        "status": row["status"],
-        "kind": row["kind"],
-        "findings": json.loads(row["findings"]),
-        "http_status": row["http_status"],
-        "final_url": row["final_url"],
-        "redirects": json.loads(row["redirects"]),
-        "attempts": row["attempts"],
-        "elapsed_ms": row["elapsed_ms"],
-        "content_type": row["content_type"],
-        "bytes_read": row["bytes_read"],
+        "url": result.url,
+        "host": result.host,
+        "link_kind": result.link_kind,
+        "status": result.status,
+        "kind": result.kind,
+        "findings": json.loads(result.findings),
+        "http_status": result.http_status,
+        "final_url": result.final_url,
+        "redirects": json.loads(result.redirects),
+        "attempts": result.attempts,
+        "elapsed_ms": result.elapsed_ms,
+        "content_type": result.content_type,
+        "bytes_read": result.bytes_read,
         "image": image,
-        "checked_at": row["checked_at"],
-        "reused_from": row["reused_from"],
-        "archive_url": row["archive_url"],
-        "archive_timestamp": row["archive_timestamp"],
-        "first_failed_at": row["first_failed_at"],
-        "consecutive_failures": row["consecutive_failures"],
-        "trend": row["trend"],
+        "checked_at": result.checked_at,
+        "reused_from": result.reused_from,
+        "archive_url": result.archive_url,
+        "archive_timestamp": result.archive_timestamp,
+        "first_failed_at": result.first_failed_at,
+        "consecutive_failures": result.consecutive_failures,
+        "trend": result.trend,
     }
 
 
@@ -279,8 +176,9 @@ def write_json_report(store: Store, run_id: int, out_dir: Path) -> Path:
     }
     with atomic_writer(path) as out:
         out.write(json.dumps(redactor.value(head), ensure_ascii=False, indent=1)[:-2])
-        _write_array(out, "cards", (card_entry(r) for r in store.iter_cards(run_id)), redactor)
-        urls = (url_entry(r) for r in store.iter_url_results(run_id))
+        cards = (card_entry(card) for card in reports.cards(store, run_id))
+        _write_array(out, "cards", cards, redactor)
+        urls = (url_entry(result) for result in reports.url_results(store, run_id))
         _write_array(out, "urls", urls, redactor)
         out.write("\n}\n")
     return path

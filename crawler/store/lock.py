@@ -15,7 +15,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from crawler.store.database import StoreError, utc_now
+from crawler.store.opening import StoreError
+from crawler.store.writes import utc_now
 
 
 class StoreLocked(StoreError):

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
+from crawler.web.urls import dns_name
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
@@ -104,11 +106,6 @@ def literal_address_problem(host: str, *, allow_private: bool) -> str | None:
     return blocked_detail(shown) if is_blocked_address(ip) else None
 
 
-def normalise_host(host: str) -> str:
-    """The form pins are keyed by: lower case, without the trailing dot of an FQDN."""
-    return host.strip().lower().rstrip(".")
-
-
 # ---------------------------------------------------------------------------------------------
 # --resolve HOST:IP
 
@@ -151,7 +148,7 @@ def parse_resolve(entries: Iterable[str]) -> dict[str, str]:
             ip = str(ipaddress.ip_address(ip_text))
         except ValueError:
             raise ValueError(f"--resolve {entry!r}: {ip_text!r} is not an IP address") from None
-        key = normalise_host(host)
+        key = dns_name(host)
         if pins.get(key, ip) != ip:
             raise ValueError(f"--resolve {entry!r}: {host} is already pinned to {pins[key]}")
         pins[key] = ip
@@ -204,7 +201,7 @@ class GuardedResolver(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        key = normalise_host(host)
+        key = dns_name(host)
         pinned = self._pins.get(key)
         if pinned is not None:
             results = [_pinned_result(host, pinned, port)]

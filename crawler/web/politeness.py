@@ -1,8 +1,15 @@
-"""Per-host politeness: one slot per host key, built one way.
+"""Politeness, all of it: how many requests go where, how fast, and when a host must wait.
 
-A slot owns the host's request rate (asyncio-throttle), its in-flight cap (a semaphore) and a pause
-that a Retry-After or a 429 sets for the whole host. Every request, redirect hops and retries
-included, goes through `HostPool.permit(host)`.
+`Limits` derives every count (in flight overall and per host, scheduler workers and queue per
+host) from the config, for the pool, the fetcher's connector and the scheduler alike.
+
+One slot per host key, built one way: it owns the host's request rate (asyncio-throttle), its
+in-flight cap (a semaphore) and a pause that Retry-Afters in a row set for the whole host.
+Every request, redirect hops and retries included, goes through `HostPool.permit(host)`.
+
+What a server asks for is read here too: `retry_after_seconds` (Retry-After on a 429 or 503),
+`retry_after_wait` (how long the URL that got it waits) and `HostSlot.retry_after` (when the
+whole host pauses).
 
 asyncio-throttle's waiters poll; so that a busy host never has many pollers, only the task holding
 the slot's `gate` lock waits on the throttler, and the others wait on the lock (woken, not polling).
@@ -11,23 +18,85 @@ the slot's `gate` lock waits on the throttler, and the others wait on the lock (
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import random
+import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from datetime import UTC, datetime
 
 from asyncio_throttle.throttler import Throttler
 
 from crawler.config import PolitenessConfig
+from crawler.web.urls import HostKey
 
-HostKey = str
+RETRY_AFTER_STATUSES = frozenset({429, 503})  # the answers whose Retry-After we honour
+_DELTA_SECONDS = re.compile(r"^\d+(\.\d+)?$")  # RFC 9110 says whole seconds; accept "1.5" too
 
 
-def host_key(url: str) -> HostKey:
-    """The politeness key of a URL: its lower-cased host name, port and scheme ignored."""
-    return (urlsplit(url).hostname or "").lower()
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Every count that politeness sets, derived from the config in this one place."""
+
+    in_flight: int  # all hosts together: the pool's global cap and the connector's `limit`
+    in_flight_per_host: int  # the slot's semaphore and the connector's `limit_per_host`
+    # More workers than in-flight slots: a worker waiting out a retry's backoff must not leave
+    # the host idle (the slot's semaphore still caps what is in flight).
+    workers_per_host: int
+    queue_per_host: int  # jobs the scheduler holds for one host before the feed waits
+
+    @classmethod
+    def of(cls, config: PolitenessConfig) -> Limits:
+        return cls(
+            in_flight=config.max_in_flight,
+            in_flight_per_host=config.concurrency_per_host,
+            workers_per_host=config.concurrency_per_host * 3,
+            queue_per_host=config.queue_per_host,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# What the server asks for
+
+
+def parse_retry_after(
+    value: str | None, *, cap: float, now: datetime | None = None
+) -> float | None:
+    """Retry-After as seconds to wait (delta-seconds or HTTP-date), capped; None if unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    if _DELTA_SECONDS.match(text):
+        seconds = float(text)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            seconds = (when - (now or datetime.now(UTC))).total_seconds()
+        except (TypeError, ValueError, IndexError, OverflowError):  # not a date we can read
+            return None
+    return min(max(seconds, 0.0), cap)
+
+
+def retry_after_seconds(status: int, value: str | None, *, cap: float) -> float | None:
+    """The wait an answer asks for: its Retry-After, read on a 429 or 503 only; else None."""
+    if status not in RETRY_AFTER_STATUSES:
+        return None
+    return parse_retry_after(value, cap=cap)
+
+
+def retry_after_wait(seconds: float) -> float:
+    """How long the URL that got a Retry-After waits before its retry: a little more, with
+    jitter, so that pages limited together do not retry in lockstep."""
+    return seconds * random.uniform(1.0, 1.2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Slots
 
 
 class PreciseThrottler(Throttler):
@@ -128,13 +197,10 @@ class HostPool:
 
     def __init__(self, config: PolitenessConfig) -> None:
         self._config = config
+        self.limits = Limits.of(config)
         self._slots: dict[HostKey, HostSlot] = {}
-        self._global = asyncio.Semaphore(config.max_in_flight)
+        self._global = asyncio.Semaphore(self.limits.in_flight)
         self.requests = 0
-
-    @property
-    def config(self) -> PolitenessConfig:
-        return self._config
 
     def slot(self, key: HostKey) -> HostSlot:
         slot = self._slots.get(key)
@@ -142,13 +208,10 @@ class HostPool:
             slot = HostSlot(
                 key=key,
                 throttler=_throttler_for(self._config.rate_per_host, self._config.jitter_margin_s),
-                in_flight=asyncio.Semaphore(self._config.concurrency_per_host),
+                in_flight=asyncio.Semaphore(self.limits.in_flight_per_host),
             )
             self._slots[key] = slot
         return slot
-
-    def pause(self, key: HostKey, seconds: float) -> None:
-        self.slot(key).pause(seconds)
 
     def retry_after(self, key: HostKey, seconds: float) -> None:
         self.slot(key).retry_after(seconds)

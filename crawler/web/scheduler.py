@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from crawler.model import Job, UrlOutcome
-from crawler.web.politeness import HostKey, host_key
 from crawler.web.spill import Spill
+from crawler.web.urls import HostKey, host_key
 
 log = structlog.get_logger(__name__)
 
@@ -93,11 +93,6 @@ class Scheduler:
         self._idle.clear()
         self._spawn(key)
 
-    @property
-    def spilled(self) -> int:
-        """URLs waiting on disk."""
-        return len(self._spill)
-
     def _spawn(self, key: HostKey) -> None:
         running = self._workers.get(key, 0)
         waiting = len(self._queues[key]) + self._spill.waiting(key)
@@ -158,10 +153,6 @@ class Scheduler:
         if pending:
             await asyncio.wait(pending)
         return len(pending)
-
-    @property
-    def hosts_active(self) -> int:
-        return len(self._workers)
 
     def close(self) -> None:
         """Drop what is still waiting (stopped or failed runs: --resume reads the cards again)."""

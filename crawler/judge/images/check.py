@@ -26,7 +26,6 @@ from crawler.judge.images.pixels import (
 )
 from crawler.judge.images.png import pixel_data_problem
 from crawler.judge.images.svg import SvgProblem, inspect_svg, looks_like_svg
-from crawler.judge.verdicts import dimension_detail
 from crawler.model import Finding, ImageInfo, Kind
 
 # Served with these (or with no Content-Type at all), a valid image body is fine.
@@ -287,10 +286,3 @@ def inspect_image(
     if looks_like_svg(body, media):
         return _inspect_svg(body, media, complete, max_bytes)
     return _inspect_raster(body, media, complete, max_pixels, max_decode_bytes)
-
-
-def dimension_problem(
-    declared_width: int | None, declared_height: int | None, info: ImageInfo
-) -> str | None:
-    """'declared 600x350, real 1200x630' when the card's size is not the image's; else None."""
-    return dimension_detail(declared_width, declared_height, info.width, info.height)

@@ -1,126 +1,15 @@
-"""The model: the problem vocabulary (kinds, severities, the failing set) and the plain values
-that flow one way: cards -> links -> url outcomes -> card verdicts.
+"""The plain values that flow one way: cards -> links -> url outcomes -> card verdicts.
 
 Everything here is immutable-ish, picklable (cards are parsed in a worker process) and free of I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
+from enum import StrEnum
+from typing import Any
 
-
-class Severity(IntEnum):
-    """Ordered so that `max()` gives the worst."""
-
-    OK = 0
-    WARNING = 1
-    ROTTED = 2
-    BROKEN = 3
-    INVALID = 4
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-    @classmethod
-    def from_label(cls, label: str) -> Severity:
-        return cls[label.upper()]
-
-
-class Kind(StrEnum):
-    # broken: the link fails
-    NOT_FOUND = "not_found"
-    GONE = "gone"
-    CLIENT_ERROR = "client_error"
-    SERVER_ERROR = "server_error"
-    TIMEOUT = "timeout"
-    DNS_ERROR = "dns_error"
-    CONNECTION_ERROR = "connection_error"
-    TLS_ERROR = "tls_error"
-    REDIRECT_LOOP = "redirect_loop"
-    TOO_MANY_REDIRECTS = "too_many_redirects"
-    NOT_AN_IMAGE = "not_an_image"
-    IMAGE_CORRUPT = "image_corrupt"
-    # rotted: it answers, but no longer delivers what the card promises
-    IMAGE_DIMENSION_MISMATCH = "image_dimension_mismatch"
-    SOFT_404 = "soft_404"
-    REDIRECT_TO_HOME = "redirect_to_home"
-    CONTENT_DRIFT = "content_drift"
-    # warning: worth a look, not a failure
-    MOVED_PERMANENTLY = "moved_permanently"
-    RATE_LIMITED = "rate_limited"
-    IMAGE_TOO_LARGE = "image_too_large"
-    RELATIVE_URL_UNRESOLVED = "relative_url_unresolved"
-    BLOCKED_ADDRESS = "blocked_address"
-    CARD_CONTROL_CHARACTER = "card_control_character"
-    AMP_CACHE_MISMATCH = "amp_cache_mismatch"
-    AMP_RETIRED = "amp_retired"
-    CHECK_FAILED = "check_failed"  # linkcheck itself failed on this input: could not verify
-    # invalid: the card itself must be fixed
-    CARD_PARSE_ERROR = "card_parse_error"
-    CARD_MISSING_FIELD = "card_missing_field"
-    CARD_INVALID_FIELD = "card_invalid_field"
-    INVALID_URL = "invalid_url"
-
-    @property
-    def severity(self) -> Severity:
-        return SEVERITY_OF[self]
-
-
-_BROKEN = {
-    Kind.NOT_FOUND,
-    Kind.GONE,
-    Kind.CLIENT_ERROR,
-    Kind.SERVER_ERROR,
-    Kind.TIMEOUT,
-    Kind.DNS_ERROR,
-    Kind.CONNECTION_ERROR,
-    Kind.TLS_ERROR,
-    Kind.REDIRECT_LOOP,
-    Kind.TOO_MANY_REDIRECTS,
-    Kind.NOT_AN_IMAGE,
-    Kind.IMAGE_CORRUPT,
-}
-_ROTTED = {
-    Kind.IMAGE_DIMENSION_MISMATCH,
-    Kind.SOFT_404,
-    Kind.REDIRECT_TO_HOME,
-    Kind.CONTENT_DRIFT,
-}
-_WARNING = {
-    Kind.MOVED_PERMANENTLY,
-    Kind.RATE_LIMITED,
-    Kind.IMAGE_TOO_LARGE,
-    Kind.RELATIVE_URL_UNRESOLVED,
-    Kind.BLOCKED_ADDRESS,
-    Kind.CARD_CONTROL_CHARACTER,
-    Kind.AMP_CACHE_MISMATCH,
-    Kind.AMP_RETIRED,
-    Kind.CHECK_FAILED,
-}
-_INVALID = {
-    Kind.CARD_PARSE_ERROR,
-    Kind.CARD_MISSING_FIELD,
-    Kind.CARD_INVALID_FIELD,
-    Kind.INVALID_URL,
-}
-
-SEVERITY_OF: dict[Kind, Severity] = {
-    **{k: Severity.BROKEN for k in _BROKEN},
-    **{k: Severity.ROTTED for k in _ROTTED},
-    **{k: Severity.WARNING for k in _WARNING},
-    **{k: Severity.INVALID for k in _INVALID},
-}
-assert set(SEVERITY_OF) == set(Kind), "every kind needs a severity"
-
-STATUS_LABELS: tuple[str, ...] = tuple(s.label for s in Severity)
-
-
-def worst(kinds: Iterable[Kind]) -> Severity:
-    """A card's (or URL's) status: the worst severity among its problems, OK if none."""
-    return max((k.severity for k in kinds), default=Severity.OK)
+from crawler.model.kinds import Kind, Severity, worst
 
 
 class LinkKind(StrEnum):
@@ -167,7 +56,9 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong with a card, attached to a field when there is one."""
+    """One thing wrong with a card, attached to a field when there is one.
+
+    `as_dict` is the one JSON shape of a problem (the store, the verdicts, report.json)."""
 
     kind: Kind
     detail: str
@@ -175,10 +66,38 @@ class Problem:
     url: str | None = None
     http_status: int | None = None
     final_url: str | None = None
+    archive_url: str | None = None  # where the page can still be read
+    archive_timestamp: str | None = None
+    suggested_url: str | None = None  # the URL to put in the card instead (a 301's target)
+    trend: str | None = None  # a failing URL's own history (see crawler.judge.history)
+    first_failed_at: str | None = None
+    consecutive_failures: int | None = None
 
     @property
     def severity(self) -> Severity:
         return self.kind.severity
+
+    def as_dict(self) -> dict[str, Any]:
+        """The problem as stored and reported; optional parts only when known."""
+        shape: dict[str, Any] = {
+            "field": self.field,
+            "url": self.url,
+            "kind": self.kind.value,
+            "severity": self.severity.label,
+            "http_status": self.http_status,
+            "detail": self.detail,
+            "final_url": self.final_url,
+        }
+        if self.archive_url:
+            shape["archive_url"] = self.archive_url
+            shape["archive_timestamp"] = self.archive_timestamp
+        if self.trend is not None:
+            shape["trend"] = self.trend
+            shape["first_failed_at"] = self.first_failed_at
+            shape["consecutive_failures"] = self.consecutive_failures
+        if self.suggested_url:
+            shape["suggested_url"] = self.suggested_url
+        return shape
 
 
 @dataclass(slots=True)
@@ -239,7 +158,9 @@ class UrlOutcome:
     last_modified: str | None = None
     archive_url: str | None = None  # closest Internet Archive snapshot, for a failing page
     archive_timestamp: str | None = None
-    # transient, never stored: the page body and final headers, for the rot checks
+    # transient, never stored: the final answer as fetched, for the judge's checks (the reason
+    # phrase is None when no final answer came: a failure, or a redirect not followed)
+    http_reason: str | None = field(default=None, repr=False)
     body: bytes | None = field(default=None, repr=False)
     response_headers: dict[str, str] | None = field(default=None, repr=False)
 

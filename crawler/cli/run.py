@@ -1,0 +1,94 @@
+"""`linkcheck run`: check what can be checked before the first request, crawl under the run
+lock with SIGINT/SIGTERM asking for a clean stop, print the summary, choose the exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import structlog
+
+from crawler.cli.exits import ExitCode, exit_code_for
+from crawler.cli.session import session
+from crawler.config import CardsConfig, Config, ConfigError
+from crawler.crawl import Crawl, RunResult
+from crawler.intake.files import CardsFolderError, find_card_files
+from crawler.progress import make_progress
+from crawler.redact import redact_text
+from crawler.report.atomic import ReportWriteError, check_output_folder
+from crawler.store.database import Store
+from crawler.store.lock import RunLock
+from crawler.store.opening import check_store_path
+from crawler.text import safe_text
+
+log = structlog.get_logger("linkcheck")
+
+
+def run_command(config: Config, *, resume: bool) -> int:
+    _check_cards_folder(config.cards)
+    check_output_folder(config.output.out)
+    check_store_path(config.state.path)
+    lock = RunLock(config.state.path)
+    lock.acquire()
+    try:
+        if lock.took_over:
+            log.warning("stale_lock_taken_over", previous=lock.took_over)
+        with session(Store(config.state.path), resume_hint=True) as store:
+            store.check_usable()
+            try:
+                result, signum = asyncio.run(_crawl(config, store, resume=resume))
+            except ReportWriteError as exc:
+                raise _results_kept(exc, store) from exc
+    finally:
+        lock.release()
+    print_summary(result)
+    if signum == signal.SIGINT:
+        return ExitCode.INTERRUPTED
+    if signum == signal.SIGTERM:
+        return ExitCode.TERMINATED
+    return exit_code_for(result.by_status, config.output.fail_on)
+
+
+def _check_cards_folder(cards: CardsConfig) -> None:
+    """The cards folder exists, can be read and holds at least one card: before any request."""
+    if not cards.path.exists():
+        raise ConfigError(f"cards folder not found: {cards.path} (set --cards or cards.path)")
+    if next(iter(find_card_files(cards.path, cards.glob)), None) is None:
+        raise CardsFolderError(
+            f"no card files in {cards.path} matching {cards.glob!r} (check --cards and --glob)"
+        )
+
+
+def _results_kept(exc: ReportWriteError, store: Store) -> ReportWriteError:
+    """The crawl finished but its report could not be written: where its results are."""
+    run = store.run()
+    which = f"run {run.id}'s" if run else "the run's"
+    return ReportWriteError(
+        exc.path,
+        f"{exc.reason}; {which} results are in {safe_text(str(store.path))}:"
+        " `linkcheck report` rebuilds the reports",
+    )
+
+
+async def _crawl(config: Config, store: Store, *, resume: bool) -> tuple[RunResult, int | None]:
+    crawl = Crawl(config, store, make_progress(config.output.progress), resume=resume)
+    received: list[int] = []
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        crawl.request_stop(signal.Signals(signum).name)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    result = await crawl.run()
+    return result, (received[0] if received else None)
+
+
+def print_summary(result: RunResult) -> None:
+    counts = ", ".join(f"{n} {label}" for label, n in result.by_status.items() if n)
+    state = "" if result.state == "finished" else f" ({result.state}: partial report)"
+    print(redact_text(f"{counts or 'no cards'}{state}; report: {result.report_path}"))
+    dashboard = result.report_path.with_name("report.html")
+    if dashboard.is_file():
+        print(redact_text(f"dashboard: {dashboard.resolve().as_uri()}"))

@@ -1,0 +1,128 @@
+"""The queries the reports are built from (report.json, problems.csv, JUnit, the dashboard's
+summary parts). Whatever can be as long as the corpus is streamed, never read whole."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from crawler.store.database import Store
+from crawler.store.merge import merge_join
+from crawler.store.records import (
+    HostCount,
+    KindCount,
+    ProblemsThen,
+    ProviderCount,
+    RunHead,
+    RunStatusCount,
+    StatusChange,
+    StatusCount,
+    StoredCard,
+    UrlResult,
+    columns,
+)
+
+
+def cards(store: Store, run_id: int) -> Iterator[StoredCard]:
+    """Every card of the run, by path; streamed."""
+    rows = store.reader().execute(
+        f"SELECT {columns(StoredCard)} FROM cards WHERE run_id = ? ORDER BY path", (run_id,)
+    )
+    return map(StoredCard._make, rows)
+
+
+def url_results(store: Store, run_id: int) -> Iterator[UrlResult]:
+    """Every URL result of the run, by URL; streamed."""
+    rows = store.reader().execute(
+        f"SELECT {columns(UrlResult)} FROM url_results WHERE run_id = ? ORDER BY url", (run_id,)
+    )
+    return map(UrlResult._make, rows)
+
+
+def url_result_count(store: Store, run_id: int) -> int:
+    row = store.db.execute("SELECT COUNT(*) FROM url_results WHERE run_id = ?", (run_id,))
+    return int(row.fetchone()[0])
+
+
+def status_counts(store: Store, run_id: int) -> list[StatusCount]:
+    """How many cards of the run have each status."""
+    rows = store.db.execute(
+        "SELECT status, COUNT(*) FROM cards WHERE run_id = ? GROUP BY status", (run_id,)
+    )
+    return [StatusCount._make(row) for row in rows]
+
+
+def kind_counts(store: Store, run_id: int) -> list[KindCount]:
+    """How many cards have at least one problem of each kind, by kind."""
+    rows = store.db.execute(
+        "SELECT json_extract(p.value, '$.kind') AS kind, COUNT(DISTINCT c.path) FROM cards c,"
+        " json_each(c.problems) p WHERE c.run_id = ? GROUP BY kind ORDER BY kind",
+        (run_id,),
+    )
+    return [KindCount._make(row) for row in rows]
+
+
+def host_counts(store: Store, run_id: int) -> list[HostCount]:
+    """How many URLs of each host have each status, by host."""
+    rows = store.db.execute(
+        "SELECT host, status, COUNT(*) FROM url_results WHERE run_id = ? GROUP BY host, status"
+        " ORDER BY host",
+        (run_id,),
+    )
+    return [HostCount._make(row) for row in rows]
+
+
+def provider_counts(store: Store, run_id: int) -> list[ProviderCount]:
+    """How many cards of each provider have each status."""
+    rows = store.db.execute(
+        "SELECT provider, COALESCE(status, 'ok'), COUNT(*) FROM cards WHERE run_id = ?"
+        " GROUP BY provider, status",
+        (run_id,),
+    )
+    return [ProviderCount._make(row) for row in rows]
+
+
+def problems_then(store: Store, run_id: int, previous: int) -> Iterator[ProblemsThen]:
+    """Each card of the run (by path) with its problems then and in run `previous`; streamed."""
+    reader = store.reader()
+    query = "SELECT path, problems FROM cards WHERE run_id = ? ORDER BY path"
+    now = reader.execute(query, (run_id,))
+    before = reader.cursor().execute(query, (previous,))
+    for row, earlier in merge_join(now, before, _first, _first):
+        yield ProblemsThen(row[0], row[1], earlier[0][1] if earlier else None)
+
+
+def _first(row: tuple[str, str | None]) -> str:
+    return row[0]
+
+
+def status_changes(store: Store, run_id: int, previous: int) -> Iterator[StatusChange]:
+    """The cards of the run failing now or in run `previous` (by path), with both statuses and
+    the problems they had then; streamed."""
+    rows = store.reader().execute(
+        "SELECT c.path, c.title, COALESCE(c.status, 'ok') AS now, p.status AS was, p.problems"
+        " FROM cards c LEFT JOIN cards p ON p.run_id = ? AND p.path = c.path"
+        " WHERE c.run_id = ? AND (COALESCE(c.status, 'ok') != 'ok' OR"
+        " COALESCE(p.status, 'ok') != 'ok') ORDER BY c.path",
+        (previous, run_id),
+    )
+    return map(StatusChange._make, rows)
+
+
+def recent_runs(store: Store, run_id: int, limit: int) -> list[RunHead]:
+    """Up to `limit` runs that are not running, up to run `run_id`, the latest first."""
+    rows = store.db.execute(
+        "SELECT id, started_at, state FROM runs WHERE id <= ? AND state != 'running'"
+        " ORDER BY id DESC LIMIT ?",
+        (run_id, limit),
+    )
+    return [RunHead._make(row) for row in rows]
+
+
+def status_counts_by_run(store: Store, first: int, last: int) -> list[RunStatusCount]:
+    """How many cards have each status, in each run from `first` to `last`."""
+    rows = store.db.execute(
+        "SELECT run_id, COALESCE(status, 'ok'), COUNT(*) FROM cards WHERE run_id BETWEEN ? AND ?"
+        " GROUP BY run_id, status",
+        (first, last),
+    )
+    return [RunStatusCount._make(row) for row in rows]
