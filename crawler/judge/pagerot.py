@@ -77,9 +77,13 @@ class PageRotChecker:
             return
         if is_site_root(outcome.url):
             return  # the site root is never a soft 404
+        # a card titled like an error page ("Not Found", an album): titles prove nothing either
+        # way, so the probe decides (soft_404_verdict's rule); it must be sent
+        card_says_not_found = card_title is not None and not_found_title(card_title)
         if (
             card_title
             and outcome.title
+            and not card_says_not_found
             and title_similarity(card_title, outcome.title) >= (DRIFT_THRESHOLD)
         ):
             return  # still the card's story: a gone page does not carry its headline
@@ -88,7 +92,7 @@ class PageRotChecker:
             outcome.final_url, outcome.http_status, outcome.title, (), h1, outcome.url
         )
         probe = None
-        if not not_found_title(outcome.title, h1):
+        if card_says_not_found or not not_found_title(outcome.title, h1):
             probe = await self._probe(outcome.url)
             if probe is None or probe.status is None or not 200 <= probe.status < 300:
                 probe_says_truth = True
