@@ -17,16 +17,17 @@ import zlib
 import pytest
 from PIL import Image, JpegImagePlugin
 
-from crawler.checks import ico, image
-from crawler.checks.image import (
+from crawler.judge.images import check as image
+from crawler.judge.images import ico
+from crawler.judge.images.check import (
     _bomb,
     _header_without_bomb_check,
     _is_avif,
     decode_cost,
     inspect_image,
 )
-from crawler.checks.image import read_header as image_read_header
-from crawler.checks.pixels import (
+from crawler.judge.images.check import read_header as image_read_header
+from crawler.judge.images.pixels import (
     Decode,
     DecodeBudget,
     DecodePlan,
@@ -37,10 +38,9 @@ from crawler.checks.pixels import (
     megabytes,
     plan_decode,
 )
-from crawler.checks.png import SIGNATURE, pixel_data_problem
-from crawler.checks.svg import MAX_DEPTH, SvgImage, svg_size
-from crawler.models import Finding, ImageInfo
-from crawler.verdicts import Kind
+from crawler.judge.images.png import SIGNATURE, pixel_data_problem
+from crawler.judge.images.svg import MAX_DEPTH, SvgImage, svg_size
+from crawler.model import Finding, ImageInfo, Kind
 
 SVG_NS = 'xmlns="http://www.w3.org/2000/svg"'
 MAX_PIXELS = 80_000_000
