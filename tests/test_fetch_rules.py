@@ -1,10 +1,11 @@
 """The fetcher's rules, checked one piece at a time with plain values: how an exception, a status,
 a Retry-After, a Location and a redirect chain are judged, how a hop is retried and waited for,
-and how a final answer fills the outcome.
+and how a final answer fills the outcome and is judged.
 
-Most tests here need no server: the network-facing methods (`_hop`, `_attempt`, `_request`) are
-replaced on one Fetcher instance by scripted stand-ins, so each rule is checked exactly and fast.
-The few that need real sockets use the loopback servers of tests/servers.py.
+Most tests here need no server: the layer below the rule (the walk's hop, `Fetcher._attempt`,
+`Fetcher._request`, the redirect walk itself) is replaced by a scripted stand-in, so each rule is
+checked exactly and fast. The few that need real sockets use the loopback servers of
+tests/servers.py.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import random
 import socket
 import ssl
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, TypeVar
@@ -37,39 +38,38 @@ from servers import fast_fetch_config, ok, open_fetcher, serve, status
 from tenacity import Future
 from yarl import URL
 
-import crawler.fetch
-from crawler.addresses import BlockedAddressError, GuardedResolver
+import crawler.judge.http
+import crawler.web.failures
+import crawler.web.fetch
+import crawler.web.retries
 from crawler.config import PolitenessConfig
-from crawler.fetch import (
-    Fetcher,
-    _Answer,
-    _blame,
+from crawler.judge.http import AnswerChecker, ImageCheck, status_finding
+from crawler.model import Finding, Hop, ImageInfo, Kind, LinkKind, UrlOutcome
+from crawler.web.addresses import BlockedAddressError, GuardedResolver
+from crawler.web.answer import (
+    Answer,
+    Result,
+    _phrase,
+    location_text,
+    read_capped,
+    safe_headers,
+    status_text,
+)
+from crawler.web.failures import (
+    Failure,
     _describe,
-    _Failure,
     _in_chain,
-    _last_result,
-    _location_text,
     _malformed,
     _os_message,
-    _parse_url,
-    _phrase,
-    _read_capped,
-    _reason_of,
-    _redirect_problem,
-    _redirect_target,
-    _Result,
-    _safe_headers,
-    _should_retry,
-    _status_text,
-    backoff_seconds,
     failure_for,
     internal_error,
-    parse_retry_after,
-    status_finding,
 )
-from crawler.hosts import HostKey, HostPool, Permit, host_key
-from crawler.models import Finding, Hop, ImageInfo, LinkKind, UrlOutcome
-from crawler.verdicts import Kind
+from crawler.web.fetch import Fetcher
+from crawler.web.politeness import HostPool, Permit, parse_retry_after
+from crawler.web.redirects import HopFn, _blame, parse_url, redirect_problem, redirect_target
+from crawler.web.redirects import follow as follow_redirects
+from crawler.web.retries import _last_result, _reason_of, _should_retry, _wait, backoff_seconds
+from crawler.web.urls import HostKey, host_key
 
 PAGE = LinkKind.PAGE
 IMAGE = LinkKind.IMAGE
@@ -89,8 +89,8 @@ def answer(
     retry_after: float | None = None,
     locations: tuple[str, ...] = (),
     head: tuple[tuple[str, str], ...] = (),
-) -> _Answer:
-    return _Answer(url, code, reason, headers(*head), body, retry_after, locations)
+) -> Answer:
+    return Answer(url, code, reason, headers(*head), body, retry_after, locations)
 
 
 E = TypeVar("E", bound=BaseException)
@@ -145,12 +145,12 @@ def test_a_blocked_address_anywhere_in_the_chain_is_blocked_not_a_dns_error() ->
     blocked = BlockedAddressError("inside.test", "10.0.0.1")
     exc = with_cause(aiohttp.ClientConnectorDNSError(DNS_KEY, OSError(1, "x")), blocked)
     failure = failure_for(exc, timeout=1)
-    assert failure == _Failure(Kind.BLOCKED_ADDRESS, str(blocked), transient=False)
+    assert failure == Failure(Kind.BLOCKED_ADDRESS, str(blocked), transient=False)
     assert failure.detail.startswith("10.0.0.1 is a private address")
 
 
 def test_an_invalid_url_names_itself() -> None:
-    assert failure_for(aiohttp.InvalidURL("http://[x"), timeout=1) == _Failure(
+    assert failure_for(aiohttp.InvalidURL("http://[x"), timeout=1) == Failure(
         Kind.INVALID_URL, "invalid URL: http://[x", transient=False
     )
 
@@ -158,7 +158,7 @@ def test_an_invalid_url_names_itself() -> None:
 def test_a_failed_lookup_says_what_the_resolver_said() -> None:
     system = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
     wrapped = aiohttp.ClientConnectorDNSError(DNS_KEY, system)
-    expected = _Failure(Kind.DNS_ERROR, "DNS lookup failed: Name or service not known", False)
+    expected = Failure(Kind.DNS_ERROR, "DNS lookup failed: Name or service not known", False)
     assert failure_for(system, timeout=1) == expected
     assert failure_for(wrapped, timeout=1) == expected
 
@@ -191,18 +191,18 @@ def test_tls_trouble_is_a_tls_error_however_it_is_wrapped() -> None:
     wrapped = with_cause(aiohttp.ClientOSError(1, "wrapped"), handshake)
     cases.append(wrapped)
     for exc in cases:
-        assert failure_for(exc, timeout=1) == _Failure(Kind.TLS_ERROR, f"TLS error: {exc}", False)
+        assert failure_for(exc, timeout=1) == Failure(Kind.TLS_ERROR, f"TLS error: {exc}", False)
 
 
 def test_no_connection_in_time_and_no_answer_in_time_are_told_apart() -> None:
     connect = aiohttp.ConnectionTimeoutError("Connection timeout to host h.test")
-    assert failure_for(connect, timeout=1) == _Failure(
+    assert failure_for(connect, timeout=1) == Failure(
         Kind.TIMEOUT,
         "no connection within the connect timeout: Connection timeout to host h.test",
         transient=True,
     )
     for exc in (TimeoutError(), aiohttp.SocketTimeoutError("read")):
-        assert failure_for(exc, timeout=1.5) == _Failure(
+        assert failure_for(exc, timeout=1.5) == Failure(
             Kind.TIMEOUT, "no complete answer within 1.5 s", transient=True
         )
     assert failure_for(TimeoutError(), timeout=20.0).detail == "no complete answer within 20 s"
@@ -216,26 +216,26 @@ def test_connection_errors_are_retried_and_described_in_short() -> None:
         ConnectionResetError(104, "Connection reset by peer"),
         BrokenPipeError(),
     ):
-        assert failure_for(exc, timeout=1) == _Failure(
+        assert failure_for(exc, timeout=1) == Failure(
             Kind.CONNECTION_ERROR, _describe(exc), transient=True
         ), exc
     long = aiohttp.ServerDisconnectedError("x" * 500)
     detail = failure_for(long, timeout=1).detail
-    assert len(detail) == crawler.fetch.DETAIL_CHARS and detail.endswith("…")
+    assert len(detail) == crawler.web.failures.DETAIL_CHARS and detail.endswith("…")
     assert detail.startswith("ServerDisconnectedError: xxx")
 
 
 def test_other_network_trouble_is_reported_but_not_retried() -> None:
     for exc in (aiohttp.ClientError("odd"), OSError("odd"), EOFError("odd")):
-        assert failure_for(exc, timeout=1) == _Failure(
+        assert failure_for(exc, timeout=1) == Failure(
             Kind.CONNECTION_ERROR, f"{type(exc).__name__}: odd", transient=False
         ), exc
     long = failure_for(EOFError("e" * 500), timeout=1).detail
-    assert long == "EOFError: " + "e" * (crawler.fetch.DETAIL_CHARS - 11) + "…"
+    assert long == "EOFError: " + "e" * (crawler.web.failures.DETAIL_CHARS - 11) + "…"
 
 
 def test_linkcheck_failing_on_an_answer_is_check_failed() -> None:
-    assert failure_for(KeyError("k"), timeout=1) == _Failure(
+    assert failure_for(KeyError("k"), timeout=1) == Failure(
         Kind.CHECK_FAILED, "linkcheck could not check this URL: KeyError: 'k'", transient=False
     )
 
@@ -245,35 +245,35 @@ def test_an_exception_is_described_by_its_type_and_its_text() -> None:
     assert _describe(ValueError()) == "ValueError"
     assert internal_error(ValueError()) == "linkcheck could not check this URL: ValueError"
     long = internal_error(ValueError("y" * 500))
-    assert len(long) == crawler.fetch.DETAIL_CHARS and long.endswith("…")
+    assert len(long) == crawler.web.failures.DETAIL_CHARS and long.endswith("…")
 
 
 def test_a_malformed_answer_is_said_in_the_parsers_words() -> None:
     caret = BadHttpMessage("Invalid header value char:\n\n  b'X: \\x01'\n      ^")
     exc = with_cause(aiohttp.ClientResponseError(None, (), message="bad"), caret)  # type: ignore[arg-type]
-    assert failure_for(exc, timeout=1) == _Failure(
+    assert failure_for(exc, timeout=1) == Failure(
         Kind.CONNECTION_ERROR,
         "malformed HTTP answer: Invalid header value char: b'X: \\x01'",
         transient=False,
     )
     colon = BadHttpMessage("Data after `Connection: close`:  ")
-    assert _malformed(colon) == _Failure(
+    assert _malformed(colon) == Failure(
         Kind.CONNECTION_ERROR, "malformed HTTP answer: Data after `Connection: close`", False
     )
     assert _malformed(ValueError("no parser here")) is None
     upper = BadHttpMessage("Invalid method encountered: X")
-    assert _malformed(upper) == _Failure(
+    assert _malformed(upper) == Failure(
         Kind.CONNECTION_ERROR, "malformed HTTP answer: Invalid method encountered: X", False
     )
 
 
 def test_a_malformed_answer_without_words_is_described_by_its_cause() -> None:
     silent = with_cause(HttpProcessingError(message=""), ValueError("inner trouble"))
-    assert _malformed(silent) == _Failure(
+    assert _malformed(silent) == Failure(
         Kind.CONNECTION_ERROR, "malformed HTTP answer: ValueError: inner trouble", False
     )
     alone = HttpProcessingError(message="")
-    assert _malformed(alone) == _Failure(
+    assert _malformed(alone) == Failure(
         Kind.CONNECTION_ERROR, f"malformed HTTP answer: {_describe(alone)}", False
     )
     long = BadHttpMessage("z" * 500)
@@ -284,13 +284,13 @@ def test_a_malformed_answer_without_words_is_described_by_its_cause() -> None:
 
 def test_a_body_cut_short_is_retried_and_one_that_cannot_be_decoded_is_not() -> None:
     cut = with_cause(aiohttp.ClientPayloadError("payload"), TransferEncodingError("Not enough"))
-    assert failure_for(cut, timeout=1) == _Failure(
+    assert failure_for(cut, timeout=1) == Failure(
         Kind.CONNECTION_ERROR, "the body could not be read: Not enough", transient=True
     )
     garbled = with_cause(
         aiohttp.ClientPayloadError("payload"), ContentEncodingError("Can not decode br")
     )
-    assert failure_for(garbled, timeout=1) == _Failure(
+    assert failure_for(garbled, timeout=1) == Failure(
         Kind.CONNECTION_ERROR, "the body could not be read: Can not decode br", transient=False
     )
 
@@ -339,8 +339,8 @@ def test_a_date_is_measured_from_now_by_default() -> None:
 
 
 def test_a_status_text_drops_an_empty_reason() -> None:
-    assert _status_text(599, "") == "HTTP 599"
-    assert _status_text(404, "Not Found") == "HTTP 404 Not Found"
+    assert status_text(599, "") == "HTTP 599"
+    assert status_text(404, "Not Found") == "HTTP 404 Not Found"
 
 
 @pytest.mark.parametrize("code", [200, 204, 299, 304])
@@ -380,97 +380,97 @@ def test_a_missing_reason_is_the_standard_phrase() -> None:
 
 
 def test_what_cannot_be_requested_says_why() -> None:
-    assert _parse_url("http://[::1/") == "not a valid URL (Invalid IPv6 URL)"
-    assert _parse_url("ftp://files.test/x") == "not an http(s) URL"
-    assert _parse_url("http:///x") == "a URL without a host"
-    assert _parse_url("http://a^b/") == "not a valid host name ('a^b')"
-    assert _parse_url("http://a|b.test/") == "not a valid host name ('a|b.test')"
-    long = _parse_url("http://a^" + "b" * 200 + "/")
+    assert parse_url("http://[::1/") == "not a valid URL (Invalid IPv6 URL)"
+    assert parse_url("ftp://files.test/x") == "not an http(s) URL"
+    assert parse_url("http:///x") == "a URL without a host"
+    assert parse_url("http://a^b/") == "not a valid host name ('a^b')"
+    assert parse_url("http://a|b.test/") == "not a valid host name ('a|b.test')"
+    long = parse_url("http://a^" + "b" * 200 + "/")
     assert isinstance(long, str) and len(long) == len("not a valid host name ('')") + 80
 
 
 def test_why_a_url_cannot_be_parsed_is_cut_short() -> None:
-    why = _parse_url("http://" + "a" * 100 + "\U000e0001.test/")  # yarl quotes the whole host
+    why = parse_url("http://" + "a" * 100 + "\U000e0001.test/")  # yarl quotes the whole host
     assert isinstance(why, str) and why.startswith("not a valid URL (Host 'aaa")
     assert len(why) == len("not a valid URL ()") + 80 and why.endswith("…)")
 
 
 def test_an_ipv6_host_with_a_zone_is_not_taken_for_a_bad_host_name() -> None:
-    assert _parse_url("http://[fe80::1%25eth0]/") == URL("http://[fe80::1%25eth0]/")
+    assert parse_url("http://[fe80::1%25eth0]/") == URL("http://[fe80::1%25eth0]/")
 
 
 def test_a_requestable_url_is_parsed_once() -> None:
-    assert _parse_url("HTTP://Ex.test/p") == URL("http://ex.test/p")
-    assert _parse_url("https://[::1]:8/") == URL("https://[::1]:8/")  # colons, but an IPv6 host
+    assert parse_url("HTTP://Ex.test/p") == URL("http://ex.test/p")
+    assert parse_url("https://[::1]:8/") == URL("https://[::1]:8/")  # colons, but an IPv6 host
 
 
 def test_a_location_keeps_what_it_said_and_percent_encodes_what_was_not_utf8() -> None:
-    assert _location_text(" /caf\udce9/\udc80x ") == "/caf%E9/%80x"
-    assert _location_text("/plain") == "/plain"
+    assert location_text(" /caf\udce9/\udc80x ") == "/caf%E9/%80x"
+    assert location_text("/plain") == "/plain"
 
 
 def test_header_bytes_that_were_not_utf8_are_kept_as_visible_escapes() -> None:
-    safe = _safe_headers(headers(("X-Caf\udce9", "caf\udce9"), ("X-Caf\udce9", "two")))
+    safe = safe_headers(headers(("X-Caf\udce9", "caf\udce9"), ("X-Caf\udce9", "two")))
     assert list(safe.items()) == [("X-Caf\\xe9", "caf\\xe9"), ("X-Caf\\xe9", "two")]
 
 
-def redirect_to(*locations: str, code: int = 302) -> _Answer:
+def redirect_to(*locations: str, code: int = 302) -> Answer:
     return answer("http://a.test/p/q", code, reason="Found", locations=locations)
 
 
 @pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
 def test_each_redirect_status_is_followed(code: int) -> None:
-    assert _redirect_target(redirect_to("/x", code=code)) == "http://a.test/x"
+    assert redirect_target(redirect_to("/x", code=code)) == "http://a.test/x"
 
 
 @pytest.mark.parametrize("code", [200, 300, 304, 305, 404])
 def test_other_statuses_are_not_followed_even_with_a_location(code: int) -> None:
-    assert _redirect_target(redirect_to("/x", code=code)) is None
+    assert redirect_target(redirect_to("/x", code=code)) is None
 
 
 def test_a_redirect_without_a_location_is_judged_by_its_status() -> None:
-    assert _redirect_target(redirect_to()) is None
-    assert _redirect_target(redirect_to("", "")) is None
+    assert redirect_target(redirect_to()) is None
+    assert redirect_target(redirect_to("", "")) is None
 
 
 def test_a_location_is_joined_to_the_url_that_sent_it() -> None:
-    assert _redirect_target(redirect_to("r")) == "http://a.test/p/r"
-    assert _redirect_target(redirect_to("//b.test/y")) == "http://b.test/y"
-    assert _redirect_target(redirect_to("https://b.test/z")) == "https://b.test/z"
-    assert _redirect_target(redirect_to("http:/x")) == "http://a.test/x"  # no authority: relative
-    assert _redirect_target(redirect_to("http:x//y")) == "http://a.test/p/x/y"
+    assert redirect_target(redirect_to("r")) == "http://a.test/p/r"
+    assert redirect_target(redirect_to("//b.test/y")) == "http://b.test/y"
+    assert redirect_target(redirect_to("https://b.test/z")) == "https://b.test/z"
+    assert redirect_target(redirect_to("http:/x")) == "http://a.test/x"  # no authority: relative
+    assert redirect_target(redirect_to("http:x//y")) == "http://a.test/p/x/y"
 
 
 def test_a_location_with_an_empty_authority_is_taken_as_is() -> None:
-    assert _redirect_target(redirect_to("http:///x")) == "http:///x"
+    assert redirect_target(redirect_to("http:///x")) == "http:///x"
 
 
 def test_the_same_location_twice_is_one_target() -> None:
-    assert _redirect_target(redirect_to("/x", "", "/x")) == "http://a.test/x"
+    assert redirect_target(redirect_to("/x", "", "/x")) == "http://a.test/x"
 
 
 def test_different_locations_are_the_servers_error() -> None:
     many = redirect_to("/1", "/2", "/3", "/4")
-    assert _redirect_target(many) == Finding(
+    assert redirect_target(many) == Finding(
         Kind.SERVER_ERROR, "HTTP 302 Found with 4 different Location headers: /1, /2, /3"
     )
-    long = _redirect_target(redirect_to("/" + "a" * 100, "/b"))
+    long = redirect_target(redirect_to("/" + "a" * 100, "/b"))
     assert isinstance(long, Finding)
     assert long.detail.endswith(": /" + "a" * 78 + "…, /b")
 
 
 def test_a_location_that_cannot_be_split_blames_the_server() -> None:
-    assert _redirect_target(redirect_to("http://[::1")) == Finding(
+    assert redirect_target(redirect_to("http://[::1")) == Finding(
         Kind.CLIENT_ERROR, "redirects to http://[::1: Invalid IPv6 URL"
     )
-    long = _redirect_target(redirect_to("http://[::1" + "x" * 200))
+    long = redirect_target(redirect_to("http://[::1" + "x" * 200))
     assert isinstance(long, Finding)
     assert long.detail.startswith("redirects to http://[::1" + "x" * (120 - 12) + "…: ")
 
 
 def test_a_redirect_to_what_cannot_be_requested_is_a_client_error() -> None:
     target = "ftp://files.test/" + "x" * 200
-    problem = _redirect_problem("http://a.test/", target, _parse_url(target), set(), 1, 10)
+    problem = redirect_problem("http://a.test/", target, parse_url(target), set(), 1, 10)
     assert problem == Finding(
         Kind.CLIENT_ERROR, f"redirects to {target[:119]}…: not an http(s) URL"
     )
@@ -479,25 +479,25 @@ def test_a_redirect_to_what_cannot_be_requested_is_a_client_error() -> None:
 def test_a_redirect_back_to_a_url_already_asked_is_a_loop() -> None:
     seen = {"http://a.test/1", "http://a.test/2"}
     for target in ("http://a.test/1", "http://a.test/2#part"):
-        assert _redirect_problem(
-            "http://a.test/3", target, _parse_url(target), seen, 2, 10
+        assert redirect_problem(
+            "http://a.test/3", target, parse_url(target), seen, 2, 10
         ) == Finding(
             Kind.REDIRECT_LOOP, f"redirect loop: http://a.test/3 redirects back to {target}"
         )
     new = "http://a.test/4"
-    assert _redirect_problem("http://a.test/3", new, _parse_url(new), seen, 2, 10) is None
+    assert redirect_problem("http://a.test/3", new, parse_url(new), seen, 2, 10) is None
 
 
 def test_up_to_the_limit_of_redirects_are_followed() -> None:
     new = "http://a.test/n"
-    assert _redirect_problem("http://a.test/", new, _parse_url(new), set(), 3, 3) is None
-    assert _redirect_problem("http://a.test/", new, _parse_url(new), set(), 4, 3) == Finding(
+    assert redirect_problem("http://a.test/", new, parse_url(new), set(), 3, 3) is None
+    assert redirect_problem("http://a.test/", new, parse_url(new), set(), 4, 3) == Finding(
         Kind.TOO_MANY_REDIRECTS, "more than 3 redirects"
     )
 
 
 def test_an_unrequestable_url_blames_the_card_only_when_it_is_the_cards_own() -> None:
-    invalid = _Failure(Kind.INVALID_URL, "invalid URL: x", transient=False)
+    invalid = Failure(Kind.INVALID_URL, "invalid URL: x", transient=False)
     hops = [
         Hop("http://a.test/", 302, "http://b.test/"),
         Hop("http://b.test/", 302, "ftp:" + "y" * 200),
@@ -506,7 +506,7 @@ def test_an_unrequestable_url_blames_the_card_only_when_it_is_the_cards_own() ->
     assert _blame(invalid, hops) == Finding(
         Kind.CLIENT_ERROR, f"redirects to ftp:{'y' * 115}…: invalid URL: x"
     )
-    timeout = _Failure(Kind.TIMEOUT, "slow", transient=True)
+    timeout = Failure(Kind.TIMEOUT, "slow", transient=True)
     assert _blame(timeout, hops) == Finding(Kind.TIMEOUT, "slow")
 
 
@@ -538,18 +538,18 @@ def test_only_what_may_heal_is_retried() -> None:
         assert _should_retry(answer(code=code)), code
     for code in (200, 404, 500, 501):
         assert not _should_retry(answer(code=code)), code
-    assert _should_retry(_Failure(Kind.TIMEOUT, "t", transient=True))
-    assert not _should_retry(_Failure(Kind.DNS_ERROR, "d", transient=False))
+    assert _should_retry(Failure(Kind.TIMEOUT, "t", transient=True))
+    assert not _should_retry(Failure(Kind.DNS_ERROR, "d", transient=False))
 
 
 def test_a_retry_is_logged_with_its_reason() -> None:
     assert _reason_of(answer(code=503, reason="Service Unavailable")) == (
         "HTTP 503 Service Unavailable"
     )
-    assert _reason_of(_Failure(Kind.TIMEOUT, "slow", True)) == "timeout: slow"
+    assert _reason_of(Failure(Kind.TIMEOUT, "slow", True)) == "timeout: slow"
 
 
-def done(result: _Result | BaseException | None, attempt: int = 1) -> SimpleNamespace:
+def done(result: Result | BaseException | None, attempt: int = 1) -> SimpleNamespace:
     """A tenacity retry state after `attempt` attempts ending in `result`."""
     outcome: Future | None = None
     if result is not None:
@@ -561,35 +561,41 @@ def done(result: _Result | BaseException | None, attempt: int = 1) -> SimpleName
     return SimpleNamespace(outcome=outcome, attempt_number=attempt)
 
 
+def waiting(**overrides: Any) -> Callable[[SimpleNamespace], float]:
+    """The retry wait under fast_fetch_config(**overrides), for a stand-in retry state."""
+    config = fast_fetch_config(**overrides)
+    return lambda state: _wait(state, config)  # type: ignore[arg-type]
+
+
 def test_a_retry_waits_for_the_servers_retry_after_with_a_little_jitter(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     asked: list[tuple[float, float]] = []
     fixed_jitter(monkeypatch, asked)
-    wait = fetcher(backoff_base=0.5, backoff_max=30)._wait
-    assert wait(done(answer(code=429, retry_after=10.0))) == pytest.approx(12.0)  # type: ignore[arg-type]
+    wait = waiting(backoff_base=0.5, backoff_max=30)
+    assert wait(done(answer(code=429, retry_after=10.0))) == pytest.approx(12.0)
     assert asked == [(1.0, 1.2)]
-    assert wait(done(answer(code=429, retry_after=0.0))) == 0.0  # type: ignore[arg-type]
+    assert wait(done(answer(code=429, retry_after=0.0))) == 0.0
 
 
 def test_a_retry_after_a_timeout_does_not_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     fixed_jitter(monkeypatch, [])
-    wait = fetcher(backoff_base=0.5, backoff_max=30)._wait
-    assert wait(done(_Failure(Kind.TIMEOUT, "t", True), 3)) == 0.0  # type: ignore[arg-type]
+    wait = waiting(backoff_base=0.5, backoff_max=30)
+    assert wait(done(Failure(Kind.TIMEOUT, "t", True), 3)) == 0.0
 
 
 def test_other_retries_back_off(monkeypatch: pytest.MonkeyPatch) -> None:
     fixed_jitter(monkeypatch, [])
-    wait = fetcher(backoff_base=0.5, backoff_max=2.2)._wait
-    cases: list[_Result | BaseException | None] = [
+    wait = waiting(backoff_base=0.5, backoff_max=2.2)
+    cases: list[Result | BaseException | None] = [
         answer(code=503),  # no Retry-After
-        _Failure(Kind.CONNECTION_ERROR, "reset", True),
+        Failure(Kind.CONNECTION_ERROR, "reset", True),
         RuntimeError("raised"),
         None,
     ]
     for result in cases:
-        assert wait(done(result, 2)) == 1.5, result  # type: ignore[arg-type]
-        assert wait(done(result, 3)) == 2.2, result  # type: ignore[arg-type]
+        assert wait(done(result, 2)) == 1.5, result
+        assert wait(done(result, 3)) == 2.2, result
 
 
 def test_out_of_attempts_the_last_result_stands() -> None:
@@ -597,7 +603,7 @@ def test_out_of_attempts_the_last_result_stands() -> None:
     assert _last_result(done(last, 3)) is last  # type: ignore[arg-type]
 
 
-Script = Mapping[str, list[_Result]]
+Script = Mapping[str, list[Result]]
 
 
 class ScriptedAttempts:
@@ -609,7 +615,7 @@ class ScriptedAttempts:
 
     async def __call__(
         self, url: str, parsed: URL, key: HostKey, link_kind: LinkKind, headers: Mapping[str, str]
-    ) -> _Result:
+    ) -> Result:
         self.calls.append((url, parsed, key, link_kind, dict(headers)))
         return self.script[url].pop(0)
 
@@ -620,8 +626,37 @@ def scripted(
     f = fetcher(**overrides)
     attempts = ScriptedAttempts(script)
     monkeypatch.setattr(f, "_attempt", attempts)
-    monkeypatch.setattr(crawler.fetch, "backoff_seconds", lambda *a, **k: 0.0)  # no waiting
+    monkeypatch.setattr(crawler.web.retries, "backoff_seconds", lambda *a, **k: 0.0)  # no waiting
     return f, attempts
+
+
+class OneHop:
+    """Stands in for the redirect walk (`follow`): the outcome's URL requested as one hop, and
+    what that hop brought back, (result, tries), kept."""
+
+    def __init__(self) -> None:
+        self.results: list[tuple[Result, int]] = []
+
+    async def __call__(self, outcome: UrlOutcome, hop: HopFn, max_redirects: int) -> None:
+        parsed = parse_url(outcome.url)
+        assert isinstance(parsed, URL)
+        self.results.append(await hop(outcome.url, parsed))
+
+
+async def hop(
+    monkeypatch: pytest.MonkeyPatch,
+    f: Fetcher,
+    url: str,
+    link_kind: LinkKind,
+    headers: Mapping[str, str],
+) -> tuple[Result, int]:
+    """`f.check(url, link_kind, headers)` walked as one hop: its attempts, retried."""
+    walk = OneHop()
+    monkeypatch.setattr(crawler.web.fetch, "follow", walk)
+    async with f:
+        await f.check(url, link_kind, headers)
+    [result] = walk.results
+    return result
 
 
 URL_A = "http://a.test/x"
@@ -630,17 +665,17 @@ URL_A = "http://a.test/x"
 async def test_a_first_answer_not_worth_retrying_is_the_hops_result(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for first in (answer(code=200), answer(code=404), _Failure(Kind.DNS_ERROR, "d", False)):
+    for first in (answer(code=200), answer(code=404), Failure(Kind.DNS_ERROR, "d", False)):
         f, attempts = scripted(monkeypatch, {URL_A: [first]})
-        assert await f._hop(URL_A, URL(URL_A), PAGE, {"X": "1"}) == (first, 1)
+        assert await hop(monkeypatch, f, URL_A, PAGE, {"X": "1"}) == (first, 1)
         assert attempts.calls == [(URL_A, URL(URL_A), host_key(URL_A), PAGE, {"X": "1"})]
 
 
 async def test_a_hop_is_tried_again_until_it_heals(monkeypatch: pytest.MonkeyPatch) -> None:
     healed = answer(code=200)
-    script: Script = {URL_A: [answer(code=503), _Failure(Kind.TIMEOUT, "t", True), healed]}
+    script: Script = {URL_A: [answer(code=503), Failure(Kind.TIMEOUT, "t", True), healed]}
     f, attempts = scripted(monkeypatch, script, retries=5)
-    assert await f._hop(URL_A, URL(URL_A), IMAGE, {"X": "1"}) == (healed, 3)
+    assert await hop(monkeypatch, f, URL_A, IMAGE, {"X": "1"}) == (healed, 3)
     assert attempts.calls == [(URL_A, URL(URL_A), host_key(URL_A), IMAGE, {"X": "1"})] * 3
 
 
@@ -649,7 +684,7 @@ async def test_a_hop_is_tried_once_more_per_retry_and_the_last_answer_stands(
 ) -> None:
     busy = [answer(code=503, reason=str(n)) for n in range(5)]
     f, attempts = scripted(monkeypatch, {URL_A: list(busy)}, retries=2)
-    assert await f._hop(URL_A, URL(URL_A), PAGE, {}) == (busy[2], 3)
+    assert await hop(monkeypatch, f, URL_A, PAGE, {}) == (busy[2], 3)
     assert len(attempts.calls) == 3
 
 
@@ -658,7 +693,7 @@ async def test_no_retries_configured_means_one_attempt_even_for_a_transient_fail
 ) -> None:
     busy = answer(code=503)
     f, attempts = scripted(monkeypatch, {URL_A: [busy, answer()]}, retries=0)
-    assert await f._hop(URL_A, URL(URL_A), PAGE, {}) == (busy, 1)
+    assert await hop(monkeypatch, f, URL_A, PAGE, {}) == (busy, 1)
     assert len(attempts.calls) == 1
 
 
@@ -668,13 +703,13 @@ async def test_each_retry_is_logged_with_its_attempt_reason_and_planned_wait(
     script: Script = {
         URL_A: [
             answer(code=429, reason="Too Many Requests", retry_after=0.0101),
-            _Failure(Kind.TIMEOUT, "slow", True),
+            Failure(Kind.TIMEOUT, "slow", True),
             answer(),
         ]
     }
     f, _ = scripted(monkeypatch, script, retries=2)
     fixed_jitter(monkeypatch, [])
-    await f._hop(URL_A, URL(URL_A), PAGE, {})
+    await hop(monkeypatch, f, URL_A, PAGE, {})
     retries = [e for e in debug_logs if e["event"] == "retrying"]
     assert [(e["url"], e["attempt"], e["reason"], e["wait_s"]) for e in retries] == [
         (URL_A, 1, "HTTP 429 Too Many Requests", 0.012),  # 0.01212, to the ms
@@ -689,13 +724,13 @@ async def test_each_retry_is_logged_with_its_attempt_reason_and_planned_wait(
 class ScriptedRequest:
     """Stands in for `Fetcher._request`: answers (or raises) what it is given."""
 
-    def __init__(self, result: _Answer | BaseException | None) -> None:
+    def __init__(self, result: Answer | BaseException | None) -> None:
         self.result = result
         self.calls: list[tuple[str, URL, LinkKind, dict[str, str], Permit]] = []
 
     async def __call__(
         self, url: str, parsed: URL, link_kind: LinkKind, headers: Mapping[str, str], permit: Permit
-    ) -> _Answer:
+    ) -> Answer:
         self.calls.append((url, parsed, link_kind, dict(headers), permit))
         if self.result is None:
             await asyncio.Event().wait()  # never answers: only the deadline ends it
@@ -723,7 +758,7 @@ class PoolSpy:
 
 
 def attempting(
-    monkeypatch: pytest.MonkeyPatch, result: _Answer | BaseException | None, **overrides: Any
+    monkeypatch: pytest.MonkeyPatch, result: Answer | BaseException | None, **overrides: Any
 ) -> tuple[Fetcher, ScriptedRequest, PoolSpy]:
     f = fetcher(**overrides)
     request = ScriptedRequest(result)
@@ -731,8 +766,8 @@ def attempting(
     return f, request, PoolSpy(f._pool)
 
 
-async def attempt(f: Fetcher, url: str, link_kind: LinkKind = PAGE) -> _Result:
-    parsed = _parse_url(url)
+async def attempt(f: Fetcher, url: str, link_kind: LinkKind = PAGE) -> Result:
+    parsed = parse_url(url)
     assert isinstance(parsed, URL)
     return await f._attempt(url, parsed, host_key(url), link_kind, {"X": "1"})
 
@@ -767,7 +802,7 @@ async def test_a_private_literal_address_is_refused_before_any_request(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     f, request, spy = attempting(monkeypatch, answer(), allow_private=False)
-    assert await attempt(f, "http://127.0.0.2:9/x") == _Failure(
+    assert await attempt(f, "http://127.0.0.2:9/x") == Failure(
         Kind.BLOCKED_ADDRESS,
         "127.0.0.2 is a loopback address; use --allow-private to allow it",
         transient=False,
@@ -777,7 +812,7 @@ async def test_a_private_literal_address_is_refused_before_any_request(
 
 async def test_an_attempt_that_raises_becomes_its_failure(monkeypatch: pytest.MonkeyPatch) -> None:
     f, _, spy = attempting(monkeypatch, TimeoutError(), timeout=0.25)
-    assert await attempt(f, "http://127.0.0.2:9/x") == _Failure(
+    assert await attempt(f, "http://127.0.0.2:9/x") == Failure(
         Kind.TIMEOUT, "no complete answer within 0.25 s", transient=True
     )
     assert spy.calls == []
@@ -787,14 +822,14 @@ async def test_an_attempt_ends_at_its_deadline(monkeypatch: pytest.MonkeyPatch) 
     f, _, _ = attempting(monkeypatch, None, timeout=0.05)
     async with asyncio.timeout(30):  # a hang guard
         failure = await attempt(f, "http://127.0.0.2:9/x")
-    assert failure == _Failure(Kind.TIMEOUT, "no complete answer within 0.05 s", transient=True)
+    assert failure == Failure(Kind.TIMEOUT, "no complete answer within 0.05 s", transient=True)
 
 
 async def test_only_linkcheck_failing_logs_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
     f, _, _ = attempting(monkeypatch, KeyError("bug"))
     with structlog.testing.capture_logs() as logs:
         failure = await attempt(f, "http://127.0.0.2:9/x")
-    assert isinstance(failure, _Failure) and failure.kind is Kind.CHECK_FAILED
+    assert isinstance(failure, Failure) and failure.kind is Kind.CHECK_FAILED
     assert [(e["event"], e["url"], e["log_level"], e.get("exc_info")) for e in logs] == [
         ("check_failed", "http://127.0.0.2:9/x", "error", True)
     ]
@@ -808,47 +843,41 @@ async def test_only_linkcheck_failing_logs_a_traceback(monkeypatch: pytest.Monke
 
 
 class ScriptedHops:
-    """Stands in for `Fetcher._hop`: each URL's (result, tries), every call recorded."""
+    """Stands in for the fetcher's hop (its attempts, retried): each URL's (result, tries),
+    every call recorded."""
 
-    def __init__(self, script: Mapping[str, tuple[_Result, int]]) -> None:
+    def __init__(self, script: Mapping[str, tuple[Result, int]]) -> None:
         self.script = script
-        self.calls: list[tuple[str, URL, LinkKind, dict[str, str]]] = []
+        self.calls: list[tuple[str, URL]] = []
 
-    async def __call__(
-        self, url: str, parsed: URL, link_kind: LinkKind, headers: Mapping[str, str]
-    ) -> tuple[_Result, int]:
-        self.calls.append((url, parsed, link_kind, dict(headers)))
+    async def __call__(self, url: str, parsed: URL) -> tuple[Result, int]:
+        self.calls.append((url, parsed))
         return self.script[url]
 
 
 async def follow(
-    monkeypatch: pytest.MonkeyPatch,
     url: str,
-    script: Mapping[str, tuple[_Result, int]],
+    script: Mapping[str, tuple[Result, int]],
     link_kind: LinkKind = PAGE,
     **overrides: Any,
 ) -> tuple[UrlOutcome, ScriptedHops]:
-    f = fetcher(**overrides)
     hops = ScriptedHops(script)
-    monkeypatch.setattr(f, "_hop", hops)
     outcome = UrlOutcome(url=url, link_kind=link_kind)
-    await f._follow(outcome, {"X": "1"})
+    await follow_redirects(outcome, hops, fast_fetch_config(**overrides).max_redirects)
     return outcome, hops
 
 
-def moved(url: str, to: str, code: int = 302) -> _Answer:
+def moved(url: str, to: str, code: int = 302) -> Answer:
     return answer(url, code, reason="Moved", locations=(to,))
 
 
-async def test_a_chain_is_followed_hop_by_hop_to_its_final_answer(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_chain_is_followed_hop_by_hop_to_its_final_answer() -> None:
     script = {
         "http://a.test/1": (moved("http://a.test/1", "/2", 301), 1),
         "http://a.test/2": (moved("http://a.test/2", "http://b.test/3"), 3),
         "http://b.test/3": (answer("http://b.test/3", 200, body=b"<title>T</title>"), 2),
     }
-    outcome, hops = await follow(monkeypatch, "http://a.test/1", script, IMAGE)
+    outcome, hops = await follow("http://a.test/1", script, IMAGE)
     assert outcome.redirects == [
         Hop("http://a.test/1", 301, "http://a.test/2"),
         Hop("http://a.test/2", 302, "http://b.test/3"),
@@ -856,27 +885,21 @@ async def test_a_chain_is_followed_hop_by_hop_to_its_final_answer(
     assert (outcome.final_url, outcome.http_status, outcome.attempts) == (
         "http://b.test/3", 200, 3,
     )  # fmt: skip
-    assert [(u, p, k, h) for u, p, k, h in hops.calls] == [
-        (u, URL(u), IMAGE, {"X": "1"}) for u in script
-    ]
+    assert hops.calls == [(u, URL(u)) for u in script]
 
 
-async def test_the_cards_own_url_that_cannot_be_requested_is_invalid(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    outcome, hops = await follow(monkeypatch, "ftp://files.test/x", {})
+async def test_the_cards_own_url_that_cannot_be_requested_is_invalid() -> None:
+    outcome, hops = await follow("ftp://files.test/x", {})
     assert outcome.findings == [Finding(Kind.INVALID_URL, "ftp://files.test/x: not an http(s) URL")]
     assert hops.calls == [] and outcome.final_url is None
 
 
-async def test_a_hop_that_fails_leaves_no_status_and_blames_the_redirect(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    script: Mapping[str, tuple[_Result, int]] = {
+async def test_a_hop_that_fails_leaves_no_status_and_blames_the_redirect() -> None:
+    script: Mapping[str, tuple[Result, int]] = {
         "http://a.test/1": (moved("http://a.test/1", "http://b.test/2"), 1),
-        "http://b.test/2": (_Failure(Kind.INVALID_URL, "invalid URL: x", False), 1),
+        "http://b.test/2": (Failure(Kind.INVALID_URL, "invalid URL: x", False), 1),
     }
-    outcome, _ = await follow(monkeypatch, "http://a.test/1", script)
+    outcome, _ = await follow("http://a.test/1", script)
     assert outcome.http_status is None and outcome.final_url == "http://b.test/2"
     assert outcome.findings == [
         Finding(Kind.CLIENT_ERROR, "redirects to http://b.test/2: invalid URL: x")
@@ -884,26 +907,22 @@ async def test_a_hop_that_fails_leaves_no_status_and_blames_the_redirect(
     assert outcome.attempts == 1
 
 
-async def test_a_redirect_with_no_single_target_ends_the_chain_with_its_status(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_redirect_with_no_single_target_ends_the_chain_with_its_status() -> None:
     two = answer("http://a.test/1", 302, reason="Found", locations=("/x", "/y"))
-    outcome, hops = await follow(monkeypatch, "http://a.test/1", {"http://a.test/1": (two, 1)})
+    outcome, hops = await follow("http://a.test/1", {"http://a.test/1": (two, 1)})
     assert outcome.findings == [
         Finding(Kind.SERVER_ERROR, "HTTP 302 Found with 2 different Location headers: /x, /y")
     ]
     assert outcome.http_status == 302 and outcome.redirects == [] and len(hops.calls) == 1
 
 
-async def test_a_loop_is_caught_on_any_url_seen_before_without_its_fragment(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_loop_is_caught_on_any_url_seen_before_without_its_fragment() -> None:
     script = {
         "http://a.test/1#card": (moved("http://a.test/1#card", "/2#top"), 1),
         "http://a.test/2#top": (moved("http://a.test/2", "/3"), 1),
         "http://a.test/3": (moved("http://a.test/3", "/2"), 1),
     }
-    outcome, hops = await follow(monkeypatch, "http://a.test/1#card", script, max_redirects=20)
+    outcome, hops = await follow("http://a.test/1#card", script, max_redirects=20)
     assert outcome.findings == [
         Finding(
             Kind.REDIRECT_LOOP, "redirect loop: http://a.test/3 redirects back to http://a.test/2"
@@ -912,11 +931,9 @@ async def test_a_loop_is_caught_on_any_url_seen_before_without_its_fragment(
     assert len(hops.calls) == 3 and outcome.http_status == 302
 
 
-async def test_the_chain_stops_after_the_configured_number_of_redirects(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_the_chain_stops_after_the_configured_number_of_redirects() -> None:
     script = {f"http://a.test/{n}": (moved(f"http://a.test/{n}", f"/{n + 1}"), 1) for n in range(9)}
-    outcome, hops = await follow(monkeypatch, "http://a.test/0", script, max_redirects=2)
+    outcome, hops = await follow("http://a.test/0", script, max_redirects=2)
     assert outcome.findings == [Finding(Kind.TOO_MANY_REDIRECTS, "more than 2 redirects")]
     assert len(hops.calls) == 3 and len(outcome.redirects) == 3
 
@@ -932,11 +949,21 @@ PAGE_HEADERS = (
 
 
 async def judged(
-    final: _Answer, link_kind: LinkKind = PAGE, redirects: tuple[int, ...] = (), **overrides: Any
+    final: Answer, link_kind: LinkKind = PAGE, redirects: tuple[int, ...] = (), **overrides: Any
 ) -> UrlOutcome:
-    outcome = UrlOutcome(url="http://a.test/0", link_kind=link_kind)
-    outcome.redirects = [Hop(f"http://a.test/{n}", code, "x") for n, code in enumerate(redirects)]
-    await fetcher(**overrides)._judge(outcome, final)
+    """`final` at the end of a walk from http://a.test/0 through redirects with the statuses
+    `redirects` (none: `final` is the card's own URL's answer), recorded on the outcome as the
+    walk records it, then judged."""
+    urls = [f"http://a.test/{n}" for n in range(len(redirects))] + [final.url]
+    script: dict[str, tuple[Result, int]] = {
+        urls[n]: (moved(urls[n], urls[n + 1], code), 1) for n, code in enumerate(redirects)
+    }
+    script[final.url] = (final, 1)
+    config = fast_fetch_config(**overrides)
+    outcome = UrlOutcome(url=urls[0], link_kind=link_kind)
+    await follow_redirects(outcome, ScriptedHops(script), config.max_redirects)
+    assert [hop.status for hop in outcome.redirects] == list(redirects)
+    await AnswerChecker(Fetcher(config, pool()), config).judge(outcome)
     return outcome
 
 
@@ -989,11 +1016,11 @@ async def test_an_image_answer_is_inspected_not_read_as_a_page(
     ]  # fmt: skip
     seen: list[tuple[bytes, str | None]] = []
 
-    async def inspect(self: Fetcher, body: bytes, content_type: str | None) -> Any:
+    async def inspect(self: ImageCheck, body: bytes, content_type: str | None) -> Any:
         seen.append((body, content_type))
         return results.pop(0)
 
-    monkeypatch.setattr(Fetcher, "_inspect", inspect)
+    monkeypatch.setattr(ImageCheck, "inspect", inspect)
     png = answer(body=b"png", head=(("Content-Type", "image/png"),))
     sound = await judged(png, IMAGE)
     assert (sound.image, sound.findings, sound.title, sound.body) == (
@@ -1004,10 +1031,14 @@ async def test_an_image_answer_is_inspected_not_read_as_a_page(
     assert seen == [(b"png", "image/png")] * 2
 
 
+def image_check(**overrides: Any) -> ImageCheck:
+    return ImageCheck(fast_fetch_config(**overrides))
+
+
 class InspectSpy:
     """Stands in for decode_cost and inspect_image; records what each was asked."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, f: Fetcher) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, images: ImageCheck) -> None:
         self.costs: list[tuple[bytes, dict[str, Any]]] = []
         self.inspected: list[tuple[bytes, dict[str, Any], int]] = []
 
@@ -1016,19 +1047,19 @@ class InspectSpy:
             return 1234
 
         def inspect_image(body: bytes, **kwargs: Any) -> ImageInfo:
-            self.inspected.append((body, kwargs, f._decoding.in_use))
+            self.inspected.append((body, kwargs, images.budget.in_use))
             return ImageInfo(1, 1, "PNG")
 
-        monkeypatch.setattr(crawler.fetch, "decode_cost", decode_cost)
-        monkeypatch.setattr(crawler.fetch, "inspect_image", inspect_image)
+        monkeypatch.setattr(crawler.judge.http, "decode_cost", decode_cost)
+        monkeypatch.setattr(crawler.judge.http, "inspect_image", inspect_image)
 
 
 async def test_a_complete_image_is_decoded_holding_its_cost_in_the_budget(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    f = fetcher(max_image_bytes=10, max_image_pixels=99, image_decode_budget_bytes=5000)
-    spy = InspectSpy(monkeypatch, f)
-    assert await f._inspect(b"0123456789", "image/png") == ImageInfo(1, 1, "PNG")
+    images = image_check(max_image_bytes=10, max_image_pixels=99, image_decode_budget_bytes=5000)
+    spy = InspectSpy(monkeypatch, images)
+    assert await images.inspect(b"0123456789", "image/png") == ImageInfo(1, 1, "PNG")
     budget = {"max_pixels": 99, "max_decode_bytes": 5000}
     assert spy.costs == [(b"0123456789", {"content_type": "image/png", **budget})]
     assert spy.inspected == [
@@ -1038,15 +1069,15 @@ async def test_a_complete_image_is_decoded_holding_its_cost_in_the_budget(
             1234,
         )
     ]
-    assert f._decoding.in_use == 0
+    assert images.budget.in_use == 0
 
 
 async def test_an_image_past_its_byte_cap_is_cut_and_never_decoded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    f = fetcher(max_image_bytes=10, max_image_pixels=99, image_decode_budget_bytes=5000)
-    spy = InspectSpy(monkeypatch, f)
-    await f._inspect(b"0123456789X", None)
+    images = image_check(max_image_bytes=10, max_image_pixels=99, image_decode_budget_bytes=5000)
+    spy = InspectSpy(monkeypatch, images)
+    await images.inspect(b"0123456789X", None)
     assert spy.costs == []
     [(body, kwargs, held)] = spy.inspected
     assert (body, kwargs["complete"], kwargs["content_type"], held) == (
@@ -1077,17 +1108,17 @@ class Stream:
 
 async def test_a_body_is_read_in_chunks_up_to_its_cap() -> None:
     stream = Stream(b"x" * 200_000, piece=100_000)
-    body = await _read_capped(SimpleNamespace(content=stream), 150_000)  # type: ignore[arg-type]
+    body = await read_capped(SimpleNamespace(content=stream), 150_000)  # type: ignore[arg-type]
     assert body == b"x" * 150_000
     assert stream.asked == [65536, 65536, 150_000 - 2 * 65536]
 
 
 async def test_a_body_shorter_than_the_cap_is_read_to_its_end() -> None:
     stream = Stream(b"abc", piece=2)
-    assert await _read_capped(SimpleNamespace(content=stream), 10) == b"abc"  # type: ignore[arg-type]
+    assert await read_capped(SimpleNamespace(content=stream), 10) == b"abc"  # type: ignore[arg-type]
     assert stream.asked == [10, 8, 7]
     exact = Stream(b"abcd", piece=4)
-    assert await _read_capped(SimpleNamespace(content=exact), 4) == b"abcd"  # type: ignore[arg-type]
+    assert await read_capped(SimpleNamespace(content=exact), 4) == b"abcd"  # type: ignore[arg-type]
     assert exact.asked == [4]
 
 
@@ -1099,8 +1130,8 @@ def test_decodes_run_on_at_most_four_slots_and_the_configured_budget(
 ) -> None:
     for cpus, slots in ((None, 1), (2, 2), (16, 4)):
         monkeypatch.setattr(os, "cpu_count", lambda c=cpus: c)
-        f = fetcher(image_decode_budget_bytes=777)
-        assert (f._decoding.capacity, f._decoding._free_slots) == (777, slots)
+        budget = image_check(image_decode_budget_bytes=777).budget
+        assert (budget.capacity, budget._free_slots) == (777, slots)
 
 
 async def test_the_session_is_set_up_as_the_politeness_and_fetch_config_say() -> None:
@@ -1152,10 +1183,10 @@ async def test_a_fetcher_outside_its_block_has_no_session() -> None:
 async def test_a_bug_in_a_check_is_its_finding_and_a_logged_traceback(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def broken(self: Fetcher, outcome: UrlOutcome, headers: dict[str, str]) -> None:
+    async def broken(outcome: UrlOutcome, hop: HopFn, max_redirects: int) -> None:
         raise KeyError("bug")
 
-    monkeypatch.setattr(Fetcher, "_follow", broken)
+    monkeypatch.setattr(crawler.web.fetch, "follow", broken)
     async with open_fetcher() as f:
         with structlog.testing.capture_logs() as logs:
             outcome = await f.check("http://a.test/\udce9", PAGE)
@@ -1169,18 +1200,14 @@ async def test_a_bug_in_a_check_is_its_finding_and_a_logged_traceback(
 
 async def test_a_check_reports_its_time_in_milliseconds(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = iter([100.0, 100.01234, 200.0, 200.0])
-    monkeypatch.setattr(crawler.fetch, "time", SimpleNamespace(monotonic=lambda: next(clock)))
-    seen: list[dict[str, str]] = []
-
-    async def nothing(self: Fetcher, outcome: UrlOutcome, headers: dict[str, str]) -> None:
-        seen.append(headers)
-
-    monkeypatch.setattr(Fetcher, "_follow", nothing)
-    async with open_fetcher() as f:
-        outcome = await f.check("http://a.test/", PAGE)
-        await f.check("http://a.test/", PAGE, {"If-None-Match": "x"})
+    monkeypatch.setattr(crawler.web.fetch, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+    f, attempts = scripted(monkeypatch, {URL_A: [answer(), answer()]})
+    monkeypatch.setattr(crawler.web.fetch, "follow", OneHop())
+    async with f:
+        outcome = await f.check(URL_A, PAGE)
+        await f.check(URL_A, PAGE, {"If-None-Match": "x"})
     assert outcome.elapsed_ms == 12.3
-    assert seen == [{}, {"If-None-Match": "x"}]
+    assert [headers for *_, headers in attempts.calls] == [{}, {"If-None-Match": "x"}]
 
 
 # -- on the wire (loopback servers) -------------------------------------------------------------
@@ -1278,7 +1305,7 @@ async def test_each_request_tells_its_permit_when_its_headers_left(
 async def test_one_retry_configured_means_one_more_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
     healed = answer()
     f, attempts = scripted(monkeypatch, {URL_A: [answer(code=502), healed]}, retries=1)
-    assert await f._hop(URL_A, URL(URL_A), PAGE, {}) == (healed, 2)
+    assert await hop(monkeypatch, f, URL_A, PAGE, {}) == (healed, 2)
     assert len(attempts.calls) == 2
 
 
@@ -1290,20 +1317,18 @@ async def test_a_hop_with_nothing_to_retry_builds_no_retry_controller(
     def no_controller(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a retry controller was built")
 
-    monkeypatch.setattr(crawler.fetch, "AsyncRetrying", no_controller)
+    monkeypatch.setattr(crawler.web.retries, "AsyncRetrying", no_controller)
     for first, retries in ((answer(), 2), (answer(code=404), 2), (answer(code=503), 0)):
         f, _ = scripted(monkeypatch, {URL_A: [first]}, retries=retries)
-        assert await f._hop(URL_A, URL(URL_A), PAGE, {}) == (first, 1)
+        assert await hop(monkeypatch, f, URL_A, PAGE, {}) == (first, 1)
 
 
-async def test_a_redirect_back_to_the_cards_own_url_is_a_loop(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_redirect_back_to_the_cards_own_url_is_a_loop() -> None:
     script = {
         "http://a.test/1#card": (moved("http://a.test/1#card", "/2"), 1),
         "http://a.test/2": (moved("http://a.test/2", "/1"), 1),
     }
-    outcome, hops = await follow(monkeypatch, "http://a.test/1#card", script, max_redirects=20)
+    outcome, hops = await follow("http://a.test/1#card", script, max_redirects=20)
     assert outcome.findings == [
         Finding(
             Kind.REDIRECT_LOOP, "redirect loop: http://a.test/2 redirects back to http://a.test/1"
@@ -1312,11 +1337,9 @@ async def test_a_redirect_back_to_the_cards_own_url_is_a_loop(
     assert len(hops.calls) == 2
 
 
-async def test_a_redirect_to_what_cannot_be_requested_is_not_followed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_redirect_to_what_cannot_be_requested_is_not_followed() -> None:
     script = {"http://a.test/1": (moved("http://a.test/1", "ftp://files.test/x"), 1)}
-    outcome, hops = await follow(monkeypatch, "http://a.test/1", script)
+    outcome, hops = await follow("http://a.test/1", script)
     assert outcome.findings == [
         Finding(Kind.CLIENT_ERROR, "redirects to ftp://files.test/x: not an http(s) URL")
     ]
@@ -1345,7 +1368,7 @@ async def test_leaving_the_block_closes_the_session_and_the_resolver(
         await real_close(self)
 
     monkeypatch.setattr(GuardedResolver, "close", close)
-    async with open_fetcher() as f:
+    async with Fetcher(fast_fetch_config(), pool()) as f:
         session, resolver = f.session, f._resolver
     assert session.closed and closed == [resolver]
 

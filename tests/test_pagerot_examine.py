@@ -8,9 +8,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from crawler.checks.pagerot import PageRotChecker, _joined
-from crawler.models import Finding, Hop, LinkKind, UrlOutcome
-from crawler.verdicts import Kind
+from crawler.judge.pagerot import PageRotChecker, _joined
+from crawler.model import Finding, Hop, Kind, LinkKind, UrlOutcome
 
 PAGE = LinkKind.PAGE
 HOME = "https://news.example.test/"
@@ -526,7 +525,9 @@ async def test_each_folder_is_probed_once_and_counted() -> None:
     for url in (URL, URL + "-again", URL + "-and-again", HOME + "2024/06/other-story"):
         await rot.examine(page(url), CARD)
     assert rot.probes_sent == 2 and len(host.asked) == 2
-    assert rot.probes_cached == 2
+    for url in (URL + "-once-more", HOME + "2024/06/another-story"):  # both folders were kept
+        await rot.examine(page(url), CARD)
+    assert rot.probes_sent == 2
 
 
 def story(folder: int, n: int = 0) -> str:
@@ -539,7 +540,9 @@ async def test_the_least_recently_used_folder_is_evicted_first() -> None:
     for url in (story(1), story(2), story(1, 1), story(3), story(1, 2)):
         await rot.examine(page(url), CARD)
     assert rot.probes_sent == 3  # folder 1 was used again before folder 3 came: it stayed
-    assert rot.probes_cached == 2
+    for url in (story(3, 1), story(1, 3)):  # the two kept: folders 3 and 1
+        await rot.examine(page(url), CARD)
+    assert rot.probes_sent == 3
     await rot.examine(page(story(2, 1)), CARD)  # folder 2 was evicted
     assert rot.probes_sent == 4
 
@@ -550,7 +553,10 @@ async def test_a_cache_of_at_most_one_keeps_the_last_folder(cache_size: int) -> 
     for url in (story(1), story(1, 1), story(2), story(1, 2)):
         await rot.examine(page(url), CARD)
     assert rot.probes_sent == 3
-    assert rot.probes_cached == 1
+    await rot.examine(page(story(1, 3)), CARD)  # the last folder is kept
+    assert rot.probes_sent == 3
+    await rot.examine(page(story(2, 1)), CARD)  # and only it
+    assert rot.probes_sent == 4
 
 
 async def test_a_probe_that_fails_leaves_the_page_alone_and_is_not_retried() -> None:

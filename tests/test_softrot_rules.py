@@ -1,8 +1,9 @@
 """The soft-rot detectors' rules, pinned exactly.
 
-Written for issue 15's mutation testing of crawler/checks/softrot.py: each test pins a rule that
-the broader tests in test_softrot.py only touched (a bound, a detail's wording, an argument
-passed on, a corner of the text reader). Plain values only, no servers.
+Written for issue 15's mutation testing of the soft-rot detectors (crawler/judge/soft404.py,
+home.py, drift.py and html.py's text reader): each test pins a rule that the broader tests in
+test_softrot.py only touched (a bound, a detail's wording, an argument passed on, a corner of
+the text reader). Plain values only, no servers.
 """
 
 from __future__ import annotations
@@ -12,30 +13,26 @@ from random import Random
 
 import pytest
 
-from crawler.checks import softrot
-from crawler.checks.softrot import (
+from crawler.judge import drift
+from crawler.judge.drift import content_drift, title_similarity
+from crawler.judge.home import is_site_root, redirect_to_home
+from crawler.judge.html import first_h1, meta_refresh_target, visible_text_tokens
+from crawler.judge.soft404 import (
     PageSample,
-    content_drift,
-    first_h1,
-    is_site_root,
-    meta_refresh_target,
     probe_key,
     probe_url,
-    redirect_to_home,
     soft_404_verdict,
-    title_similarity,
     token_similarity,
-    visible_text_tokens,
 )
-from crawler.models import Hop
+from crawler.model import Hop
 
 
 @pytest.fixture(autouse=True)
 def _fresh_title_caches() -> Iterator[None]:
     # title similarity is memoised; another test may already have scored the same pair, and a
     # remembered score would hide how it is computed now
-    softrot._title_similarity.cache_clear()
-    softrot._candidates.cache_clear()
+    drift._title_similarity.cache_clear()
+    drift._candidates.cache_clear()
     yield
 
 
