@@ -14,7 +14,8 @@ from typing import Any
 from crawler.judge.amp import amp_retired, check_cdn_amp
 from crawler.judge.drift import content_drift
 from crawler.judge.thumbs import proxy_info
-from crawler.model import Kind, Problem
+from crawler.judge.verdicts import link_problem
+from crawler.model import Kind
 from crawler.web.urls import host_key
 
 TITLED_FIELDS = frozenset({"webUrl", "originalUrl"})
@@ -32,24 +33,24 @@ def card_rot_problems(
         if title and checked and link["field"] in TITLED_FIELDS and link.get("title"):
             detail = content_drift(title, link["title"], provider)
             if detail:
-                problems.append(_problem(link, Kind.CONTENT_DRIFT, detail))
+                problems.append(link_problem(link, Kind.CONTENT_DRIFT, detail))
         if link["link_kind"] == "image":
             proxy = proxy_info(link["url"])
             conflict = proxy and proxy.size_conflict(
                 link["declared_width"], link["declared_height"]
             )
             if conflict:
-                problems.append(_problem(link, Kind.IMAGE_DIMENSION_MISMATCH, conflict))
+                problems.append(link_problem(link, Kind.IMAGE_DIMENSION_MISMATCH, conflict))
     amp, cdn = by_field.get("ampWebUrl"), by_field.get("cdnAmpWebUrl")
     if amp and cdn and is_amp_cache_url(cdn["url"]):  # a self-hosted copy follows no cache rules
         detail = check_cdn_amp(amp["url"], cdn["url"])
         if detail:
-            problems.append(_problem(cdn, Kind.AMP_CACHE_MISMATCH, detail))
+            problems.append(link_problem(cdn, Kind.AMP_CACHE_MISMATCH, detail))
     if amp and amp["url_status"] in HEALTHY:
         web = by_field.get("webUrl") or by_field.get("originalUrl")
         detail = amp_retired(amp["url"], amp["final_url"], web["url"] if web else None)
         if detail:
-            problems.append(_problem(amp, Kind.AMP_RETIRED, detail))
+            problems.append(link_problem(amp, Kind.AMP_RETIRED, detail))
     return problems
 
 
@@ -59,17 +60,3 @@ AMP_CACHE_DOMAINS = ("cdn.ampproject.org", "bing-amp.com")
 def is_amp_cache_url(url: str) -> bool:
     host = host_key(url)
     return any(host == d or host.endswith("." + d) for d in AMP_CACHE_DOMAINS)
-
-
-def _problem(link: Mapping[str, Any], kind: Kind, detail: str) -> dict[str, Any]:
-    return Problem(
-        kind,
-        detail,
-        field=link["field"],
-        url=link["url"],
-        http_status=link["http_status"],
-        final_url=link["final_url"],
-        # a drifted page's archived copy is the story the card meant
-        archive_url=link.get("archive_url"),
-        archive_timestamp=link.get("archive_timestamp"),
-    ).as_dict()

@@ -33,28 +33,12 @@ def link_problems(link: Mapping[str, Any]) -> list[dict[str, Any]]:
     failing = link["url_status"] in FAILING
     streak = link.get("trend") is not None and failing  # the URL's own failing streak
 
-    def problem(kind: Kind, detail: str, suggested_url: str | None = None) -> dict[str, Any]:
-        return Problem(
-            kind,
-            detail,
-            field=link["field"],
-            url=link["url"],
-            http_status=link["http_status"],
-            final_url=link["final_url"],
-            archive_url=link.get("archive_url"),  # where the page can still be read
-            archive_timestamp=link.get("archive_timestamp"),
-            suggested_url=suggested_url,
-            trend=link["trend"] if streak else None,
-            first_failed_at=link["first_failed_at"] if streak else None,
-            consecutive_failures=link["consecutive_failures"] if streak else None,
-        ).as_dict()
-
     problems = []
     for found in json.loads(link["findings"]):
         kind = Kind(found["kind"])
         moved = kind is Kind.MOVED_PERMANENTLY and link["final_url"]
         suggested = link["final_url"] if moved else None  # the new URL to put in the card
-        problems.append(problem(kind, found["detail"], suggested))
+        problems.append(link_problem(link, kind, found["detail"], streak, suggested))
     if link["image_width"] is not None:
         detail = dimension_detail(
             link["declared_width"],
@@ -63,8 +47,34 @@ def link_problems(link: Mapping[str, Any]) -> list[dict[str, Any]]:
             link["image_height"],
         )
         if detail:
-            problems.append(problem(Kind.IMAGE_DIMENSION_MISMATCH, detail))
+            problems.append(link_problem(link, Kind.IMAGE_DIMENSION_MISMATCH, detail, streak))
     return problems
+
+
+def link_problem(
+    link: Mapping[str, Any],
+    kind: Kind,
+    detail: str,
+    streak: bool = False,
+    suggested_url: str | None = None,
+) -> dict[str, Any]:
+    """One problem of a card link (card_links joined with its URL's result): where it is, what
+    the URL answered, its archived copy (where the page can still be read) and, with `streak`,
+    the URL's own failing streak."""
+    return Problem(
+        kind,
+        detail,
+        field=link["field"],
+        url=link["url"],
+        http_status=link["http_status"],
+        final_url=link["final_url"],
+        archive_url=link.get("archive_url"),
+        archive_timestamp=link.get("archive_timestamp"),
+        suggested_url=suggested_url,
+        trend=link["trend"] if streak else None,
+        first_failed_at=link["first_failed_at"] if streak else None,
+        consecutive_failures=link["consecutive_failures"] if streak else None,
+    ).as_dict()
 
 
 def card_status(disposition: str, problems: Iterable[Mapping[str, Any]]) -> str:
