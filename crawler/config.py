@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_type_hints
 
-from crawler.redact import DEFAULT_SECRET_PARAMS
+from crawler.redact import DEFAULT_SECRET_PARAMS, redact_origin
 from crawler.text import preview
 from crawler.web.addresses import parse_resolve
 
@@ -136,6 +136,11 @@ class FetchConfig:
         metadata=flag("--timeout", "total time for one request", metavar="SECONDS"),
     )
     connect_timeout: float = 10.0
+    # seconds for one name lookup, at most (and at most half of `timeout`): a lookup that takes
+    # longer is a dns_error, never a page timeout
+    dns_timeout: float = 5.0
+    # DNS servers to ask, "IP" or "IP:PORT"; empty: the system's (/etc/resolv.conf)
+    nameservers: list[str] = field(default_factory=list)
     # extra attempts for transient failures
     retries: int = field(
         default=2,
@@ -189,6 +194,15 @@ class StateConfig:
         default=Path(".linkcheck/state.sqlite"),
         metadata=flag("--state", "SQLite store (default .linkcheck/state.sqlite)", metavar="PATH"),
     )
+    # after every finished run, older runs' rows are deleted (crawler/store/prune.py); 0 keeps all
+    keep_runs: int = field(
+        default=30,
+        metadata=flag(
+            "--keep-runs",
+            "keep the N newest runs in the store, 0: all (state.keep_runs)",
+            metavar="N",
+        ),
+    )
 
 
 @dataclass(slots=True)
@@ -231,6 +245,10 @@ class RotConfig:
     min_runs: int = 3  # consecutive failing runs before a problem is persistent...
     min_days: float = 7.0  # ...spanning at least this many days
     soft_404_probe: bool = True  # fetch a random sibling URL to tell soft 404s from real pages
+    # a run is `degraded` (its failures start no streak) when more than this share of the hosts
+    # it contacted failed at the network level (DNS, connect, TLS, timeout; no HTTP answer)...
+    degraded_host_share: float = 0.5
+    degraded_min_hosts: int = 3  # ...and at least this many did: one dead host is just broken
 
 
 @dataclass(slots=True)
@@ -239,6 +257,20 @@ class RedactConfig:
     # case-insensitive; `params` replaces the built-in list, `extra_params` adds to it
     params: list[str] = field(default_factory=lambda: list(DEFAULT_SECRET_PARAMS))
     extra_params: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class NotifyConfig:
+    # a Slack-compatible incoming webhook, told after a finished run with new broken or rotted
+    # cards; a secret (its path is the key), so no flag: it would show in `ps`
+    webhook_url: str | None = None
+    # where the published dashboard is, for the message's link
+    dashboard_url: str | None = field(
+        default=None,
+        metadata=flag("--dashboard-url", "the published dashboard, linked from notifications"),
+    )
+    max_cards: int = 10  # the worst new cards named in the message
+    timeout: float = 10.0  # seconds for the webhook's answer
 
 
 @dataclass(slots=True)
@@ -253,10 +285,13 @@ class Config:
     rot: RotConfig = field(default_factory=RotConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     redact: RedactConfig = field(default_factory=RedactConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     def to_jsonable(self) -> dict[str, Any]:
-        """The effective config, as recorded in report.json."""
+        """The effective config, as recorded in report.json (the webhook's secret path masked)."""
         jsonable: dict[str, Any] = _jsonable(dataclasses.asdict(self))
+        if self.notify.webhook_url is not None:
+            jsonable["notify"]["webhook_url"] = redact_origin(self.notify.webhook_url)
         return jsonable
 
 

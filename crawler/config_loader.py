@@ -177,8 +177,14 @@ def _validate(config: Config) -> None:
     if f.image_decode_budget_bytes < 1 or f.max_image_pixels < 1:
         raise ConfigError("fetch.image_decode_budget_bytes and max_image_pixels must be at least 1")
     parse_duration(config.recheck.max_age)
+    if config.state.keep_runs < 0:
+        raise ConfigError("state.keep_runs cannot be negative (0 keeps every run)")
     if config.rot.min_runs < 1 or config.rot.min_days < 0:
         raise ConfigError("rot.min_runs must be at least 1 and rot.min_days not negative")
+    if not 0 <= config.rot.degraded_host_share <= 1 or config.rot.degraded_min_hosts < 1:
+        raise ConfigError(
+            "rot.degraded_host_share must be from 0 to 1 and rot.degraded_min_hosts at least 1"
+        )
     c = config.cards
     if c.since and c.until and c.since >= c.until:
         raise ConfigError("--since must come before --until")

@@ -17,11 +17,12 @@ from typing import Any
 import structlog
 
 from crawler.config import Config, ConfigError
+from crawler.intake.cards import FILTER_KEYS
 from crawler.intake.reader import stream_cards
 from crawler.judge import reuse
 from crawler.judge.archive_copy import ArchiveCopy
 from crawler.judge.http import AnswerChecker
-from crawler.judge.judging import judge_cards, record_url_history
+from crawler.judge.judging import judge_run
 from crawler.judge.pagerot import PageRotChecker
 from crawler.judge.reuse import Plan
 from crawler.judge.urlcheck import UrlChecks, failed_outcome, page_rot_step
@@ -30,7 +31,9 @@ from crawler.progress import ProgressSink
 from crawler.report.atomic import ReportWriteError
 from crawler.report.html_report import write_html_report
 from crawler.report.json_report import summary_section, write_json_report
+from crawler.report.partial import settle_folder
 from crawler.store.database import Store
+from crawler.store.prune import prune_after_run
 from crawler.store.records import RunRow
 from crawler.web.archive import ArchiveClient
 from crawler.web.fetch import Fetcher
@@ -49,6 +52,7 @@ class RunResult:
     by_status: dict[str, int]
     report_path: Path
     counters: dict[str, Any] = field(default_factory=dict)
+    degraded: bool = False  # most hosts failed at the network level (crawler/judge/degraded.py)
 
 
 class Crawl:
@@ -112,9 +116,11 @@ class Crawl:
             counters["requests_by_host"] = _add_counts(
                 counters.get("requests_by_host", {}), pool.requests_by_host()
             )
-            self._end_run(run_id, state, counters)
+            degraded = self._end_run(run_id, state, counters)
         report_path, html_path = self._write_reports(run_id)
         by_status = summary_section(store, run_id)["by_status"]
+        if state == "finished":
+            prune_after_run(store, self.config.state.keep_runs)
         log.info(
             "run_finished",
             run_id=run_id,
@@ -127,7 +133,7 @@ class Crawl:
             dashboard=str(html_path) if html_path else None,
             **by_status,
         )
-        return RunResult(run_id, state, by_status, report_path, counters)
+        return RunResult(run_id, state, by_status, report_path, counters, degraded)
 
     async def _crawl(
         self,
@@ -174,19 +180,20 @@ class Crawl:
         counters["requests_cancelled"] = await scheduler.finish_in_flight(self.grace_s)
         return "interrupted"
 
-    def _end_run(self, run_id: int, state: str, counters: dict[str, Any]) -> None:
-        """The verdicts (streaks and trends only for a finished run), then the run's end."""
+    def _end_run(self, run_id: int, state: str, counters: dict[str, Any]) -> bool:
+        """The verdicts with their streaks and trends (recorded as history only for a finished
+        run: an interrupted one shows them, and --resume records them), then the run's end.
+        Returns whether the run was degraded (crawler/judge/degraded.py)."""
         store = self.store
         store.flush()
         run_row = store.run(run_id)
         assert run_row is not None
-        if state == "finished":
-            rules = self.config.rot
-            record_url_history(store, run_id, rules)
-            counters.update(judge_cards(store, run_id, rules=rules, at=run_row.started_at))
-        else:
-            counters.update(judge_cards(store, run_id))
-        store.end_run(run_id, state=state, counters=counters)
+        judged, degraded = judge_run(
+            store, run_id, self.config.rot, at=run_row.started_at, partial=state != "finished"
+        )
+        counters.update(judged)
+        store.end_run(run_id, state=state, counters=counters, degraded=degraded)
+        return degraded
 
     def _url_checks(
         self, fetcher: Fetcher, pool: HostPool
@@ -230,15 +237,24 @@ class Crawl:
         return on_result
 
     def _write_reports(self, run_id: int) -> tuple[Path, Path | None]:
-        """report.json and the dashboard; then the store notes that the run is reported."""
-        report_path = write_json_report(self.store, run_id, self.config.output.out)
+        """report.json and the dashboard (report.partial.* for a run that did not finish: the
+        complete ones are never replaced by a partial run's), the partial files settled
+        (crawler.report.partial); then the store notes that the run is reported."""
+        out = self.config.output.out
+        report_path = write_json_report(self.store, run_id, out)
         try:
-            html_path: Path | None = write_html_report(self.store, run_id, self.config.output.out)
+            html_path: Path | None = write_html_report(self.store, run_id, out)
         except ReportWriteError:
             raise  # the folder is unwritable or full: an operator error, said as one
         except Exception:  # the dashboard must never cost a run its report.json or exit code
             log.exception("html_report_failed", run_id=run_id)
             html_path = None
+        run = self.store.run(run_id)
+        assert run is not None
+        try:
+            settle_folder(self.store, run, out)
+        except (OSError, ReportWriteError):  # a banner or a stale file costs no run its reports
+            log.exception("partial_reports_not_settled", run_id=run_id)
         self.store.mark_reported(run_id)
         return report_path, html_path
 
@@ -249,7 +265,7 @@ class Crawl:
         report_path, _ = self._write_reports(run.id)
         by_status = summary_section(self.store, run.id)["by_status"]
         log.info("run_reported", run_id=run.id, state=run.state, report=str(report_path))
-        return RunResult(run.id, run.state, by_status, report_path, run.counters)
+        return RunResult(run.id, run.state, by_status, report_path, run.counters, run.degraded)
 
     def _open_run(self) -> tuple[int, dict[str, Any], set[str]]:
         """A new run, or with --resume the last unfinished one and the URLs it already has."""
@@ -258,6 +274,8 @@ class Crawl:
             ("cards_found", "cards_checked", "cards_invalid", "cards_filtered_out"), 0
         )
         counters["urls_reused"] = 0
+        counters["cards_filtered_by"] = dict.fromkeys(FILTER_KEYS, 0)
+        counters["skipped_files"] = []  # not cards: Markdown files without front matter
         if self.resume:
             previous = store.resumable_run()
             if previous is None:
@@ -364,10 +382,15 @@ FEED_SLICE = 25  # cards read between two turns of the event loop
 
 
 def _count_card(card: CardRecord, counters: dict[str, Any]) -> bool:
-    """Count a card read; False for one filtered out (by date, or unpublished)."""
+    """Count a card read; False for one filtered out (by date, or unpublished) and for a file
+    skipped as no card (listed, not counted as found)."""
+    if card.disposition is Disposition.SKIPPED:
+        counters["skipped_files"].append(card.path)
+        return False
     counters["cards_found"] += 1
     if card.disposition is Disposition.FILTERED:
         counters["cards_filtered_out"] += 1
+        counters["cards_filtered_by"][card.filtered_by] += 1  # one of FILTER_KEYS
         return False
     invalid = card.disposition is Disposition.INVALID
     counters["cards_invalid" if invalid else "cards_checked"] += 1

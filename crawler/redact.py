@@ -187,3 +187,15 @@ def redact_url(url: str) -> str:
 def redact_text(text: str) -> str:
     """Free text with every URL's user-info and secret parameters masked."""
     return _active.text(text)
+
+
+_ORIGIN = re.compile(r"^\s*([A-Za-z][A-Za-z0-9+.\-]*://)?(?:[^/?#]*@)?([^/?#]*)(.*)$", re.DOTALL)
+
+
+def redact_origin(url: str) -> str:
+    """A URL whose path is itself the secret (an incoming webhook such as
+    hooks.slack.com/services/T…/B…/secret): its scheme and host only, the rest masked."""
+    match = _ORIGIN.match(url)
+    assert match is not None  # every part is optional: any text matches
+    scheme, host, rest = match.groups()
+    return f"{scheme or ''}{host}" + (f"/{MASK}" if rest.strip("/") else "")

@@ -173,8 +173,18 @@ def test_unparseable_yaml_says_where(tmp_path: Path) -> None:
     assert "while parsing a flow sequence at line 3, column 9" in detail
 
 
-def test_no_front_matter(tmp_path: Path) -> None:
-    for text in ("# Just markdown\n", "", "title: x\n---\n", " ---\ntitle: x\n---\n"):
+@pytest.mark.parametrize(
+    "text",
+    ["# Just markdown\n", "", "\n\n", "title: x\n---\n", "Notes\n\n---\n\nmore\n", "# A\x01\n"],
+)
+def test_a_file_without_front_matter_is_skipped_not_invalid(tmp_path: Path, text: str) -> None:
+    record = load(tmp_path, text)
+    assert record.disposition is Disposition.SKIPPED
+    assert record.problems == [] and record.links == []
+
+
+def test_front_matter_not_on_the_first_line_is_invalid(tmp_path: Path) -> None:
+    for text in (" ---\ntitle: x\n---\n", "\n---\ntitle: x\n---\n"):
         problem = invalid(load(tmp_path, text), Kind.CARD_PARSE_ERROR)
         assert problem.detail == "no YAML front matter (file must start with ---)"
 
@@ -473,6 +483,7 @@ def test_filtered_by_date(
     record = load(tmp_path, card_text(date=date), **options_between(since, until))
     assert record.disposition is Disposition.FILTERED
     assert record.filter_reason == reason
+    assert record.filtered_by == "date"
     assert record.links == [] and record.problems == []
     # what is known is still there for the report
     assert (record.title, record.provider) == ("Why Clearview AI is a threat to us all", "Engadget")
@@ -516,6 +527,7 @@ def test_unpublished_is_filtered_unless_included(tmp_path: Path) -> None:
     record = load(tmp_path, card_text(published="false"))
     assert record.disposition is Disposition.FILTERED
     assert record.filter_reason == "published: false"
+    assert record.filtered_by == "unpublished"
     assert record.links == []
     assert record.title is not None
     included = load(tmp_path, card_text(published="false"), include_unpublished=True)

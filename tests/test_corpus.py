@@ -78,8 +78,9 @@ def test_every_file_is_accounted_for(records: dict[str, CardRecord]) -> None:
     found = len(records)
     assert found == md_files_in_subfolders() == 2000
     assert sorted(records) == sorted(manifest_paths())
-    checked, invalid, filtered = (counts[d] for d in Disposition)
+    checked, invalid, filtered, skipped = (counts[d] for d in Disposition)
     assert checked + invalid + filtered == found
+    assert skipped == 0  # every card of the corpus has front matter
 
 
 def test_no_real_card_is_invalid(records: dict[str, CardRecord]) -> None:
@@ -187,14 +188,15 @@ def test_relative_provider_logos(
     )
 
 
-def test_the_corpus_own_documents_are_not_cards() -> None:
-    """The default glob also finds SOURCE.md and STATS.md: they have no front matter."""
+def test_the_corpus_own_documents_are_skipped_not_invalid() -> None:
+    """The default glob also finds SOURCE.md and STATS.md: they have no front matter, so they
+    are no cards (skipped), while every card of the corpus is still read as one."""
     top = [p for p in find_card_files(CORPUS) if p.parent == CORPUS]
     assert sorted(p.name for p in top) == ["SOURCE.md", "STATS.md"]
     for path in top:
         record = load_card(path, CORPUS, CardsConfig(), LinksConfig())
-        assert record.disposition is Disposition.INVALID
-        assert record.problems[0].detail == "no YAML front matter (file must start with ---)"
+        assert record.disposition is Disposition.SKIPPED
+        assert record.problems == []
 
 
 def test_with_related_cards_the_bad_related_urls_show(records: dict[str, CardRecord]) -> None:

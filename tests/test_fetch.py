@@ -43,6 +43,7 @@ from servers import (
 
 import crawler.web.addresses
 import crawler.web.retries
+import crawler.web.session
 from crawler.config import PolitenessConfig
 from crawler.judge.html import page_title
 from crawler.judge.http import status_finding
@@ -384,7 +385,7 @@ class FailingDNS(AbstractResolver):
 
 
 async def test_dns_failure_from_the_system_resolver(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(crawler.web.addresses, "DefaultResolver", FailingDNS)
+    monkeypatch.setattr(crawler.web.session, "AsyncResolver", FailingDNS)
     FailingDNS.lookups = 0
     async with open_fetcher(retries=2) as fetcher:
         outcome = await fetcher.check("http://unknown-name.example/", PAGE)
@@ -665,7 +666,7 @@ async def test_the_host_window_counts_each_request_from_when_its_headers_left(
 ) -> None:
     """The fetcher tells the pool when a request actually left (after a slow lookup), so the
     host's rate window holds send times, not the earlier grant times."""
-    monkeypatch.setattr(crawler.web.addresses, "DefaultResolver", SlowDNS)
+    monkeypatch.setattr(crawler.web.session, "AsyncResolver", SlowDNS)
     SlowDNS.answered_at = []
     pool = HostPool(PolitenessConfig(rate_per_host=2, concurrency_per_host=2))
     async with serve({"/{n}": ok()}) as server, open_fetcher(pool=pool) as fetcher:

@@ -217,7 +217,7 @@ async def test_signal_writes_a_partial_report(tmp_path: Path, signum: int, code:
         _, err = await asyncio.wait_for(proc.communicate(), 20)
         assert proc.returncode == code, err.decode()
         requested = len(server.requests)
-    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    report = json.loads((tmp_path / "out" / "report.partial.json").read_text())
     assert report["run"]["state"] == "interrupted"
     assert 0 < report["run"]["urls_checked"] < 60
     assert report["run"]["urls_checked"] == requested  # in-flight requests were let finish

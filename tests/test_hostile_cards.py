@@ -569,7 +569,9 @@ async def test_a_run_over_hostile_cards_finishes_and_reports_each_one(
     os.mkfifo(cards / "fifo.md")
     (cards / "loop.md").symlink_to("loop.md")
     with open(os.path.join(os.fsencode(cards), b"caf\xe9.md"), "wb") as file:
-        file.write(b"no front matter")
+        file.write(b"---\nfront matter never closed\n")
+    with open(os.path.join(os.fsencode(cards), b"caf\xe9-notes.md"), "wb") as file:
+        file.write(b"no front matter: not a card")
     dying_reader(monkeypatch, DEATHS["sigkill"], {"crash.md": 99})
 
     result, report = await crawl(quick_config(tmp_path))
@@ -582,6 +584,7 @@ async def test_a_run_over_hostile_cards_finishes_and_reports_each_one(
     assert details["bomb.md"] == NODE_BUDGET
     assert details["crash.md"] == CRASHED
     assert details["fifo.md"] == "cannot read file: it is a FIFO, not a regular file"
+    assert report["run"]["skipped_files"] == {"count": 1, "paths": ["caf\\xe9-notes.md"]}
 
 
 async def test_a_card_url_whose_brackets_hold_no_ip_address_is_invalid_and_the_run_goes_on(

@@ -179,6 +179,7 @@ def test_report_matches_schema_and_counts(tmp_path: Path) -> None:
     jsonschema.validate(report, report_schema())
     assert report["summary"]["by_status"] == {
         "ok": 0,
+        "unchecked": 0,
         "warning": 1,
         "rotted": 0,
         "broken": 1,

@@ -12,6 +12,7 @@ import structlog
 from crawler.cli.exits import OPERATOR_ERRORS, ExitCode, fail
 from crawler.cli.history import history_command
 from crawler.cli.parser import build_parser, overrides_from
+from crawler.cli.prune import prune_command
 from crawler.cli.report import report_command
 from crawler.cli.run import run_command
 from crawler.config import Config
@@ -66,4 +67,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         return demo_main(out)
     if args.command == "history":
         return history_command(config, args.target)
+    if args.command == "prune":
+        return prune_command(config, args.older_than)
     return report_command(config, args.run, args.format)

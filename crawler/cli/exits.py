@@ -7,7 +7,7 @@ from enum import IntEnum
 
 from crawler.config import ConfigError
 from crawler.intake.files import CardsFolderError
-from crawler.model import Severity
+from crawler.model import STATUS_LABELS, Severity
 from crawler.report.atomic import ReportWriteError
 from crawler.store.opening import StoreError
 from crawler.text import safe_text
@@ -21,6 +21,9 @@ class ExitCode(IntEnum):
     # (the results are in the store: `linkcheck report` rebuilds the reports)
     USAGE = 2
     INTERNAL = 3  # a bug in linkcheck: the traceback is in the log; the run is resumable
+    # most hosts failed at the network level (crawler/judge/degraded.py): the network, not the
+    # links; whatever --fail-on says, since nothing could be judged
+    DEGRADED = 4
     INTERRUPTED = 130  # SIGINT: partial report written
     TERMINATED = 143  # SIGTERM: partial report written
 
@@ -33,6 +36,8 @@ EXIT_CODES_HELP = """exit codes:
        after a crawl, its results are kept in the store: `linkcheck report` rebuilds them
   3    internal error (a bug): the traceback is in the log; `linkcheck run --resume`
        continues the run
+  4    degraded: most hosts could not be reached at all (DNS, connect), whatever
+       --fail-on says; no streak started, no "new broken" announced (rot.degraded_*)
   130  interrupted by SIGINT (a partial report is written)
   143  stopped by SIGTERM (a partial report is written)"""
 
@@ -40,11 +45,18 @@ EXIT_CODES_HELP = """exit codes:
 OPERATOR_ERRORS = (ConfigError, CardsFolderError, StoreError, ReportWriteError)
 
 
-def exit_code_for(by_status: dict[str, int], fail_on: str) -> ExitCode:
+def exit_code_for(by_status: dict[str, int], fail_on: str, *, degraded: bool = False) -> ExitCode:
+    if degraded:
+        return ExitCode.DEGRADED
     if fail_on == "never":
         return ExitCode.OK
     threshold = Severity.from_label(fail_on)
-    failing = sum(n for label, n in by_status.items() if Severity.from_label(label) >= threshold)
+    # `unchecked` (a partial run's card) has no severity: it fails nothing
+    failing = sum(
+        n
+        for label, n in by_status.items()
+        if label in STATUS_LABELS and Severity.from_label(label) >= threshold
+    )
     return ExitCode.PROBLEMS if failing else ExitCode.OK
 
 

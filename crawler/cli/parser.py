@@ -1,6 +1,7 @@
 """The command line: subcommands and their flags. A setting's flag is generated from the
 config's metadata (crawler/config.py `flag(...)`), so it is spelled once, there; this module
-only adds the flags that are no setting (--config, -v, --resume, report's --run and --format)."""
+only adds the flags that are no setting (--config, -v, --resume, report's --run and --format,
+prune's --older-than)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_history(commands)
     _add_report(commands)
+    _add_prune(commands)
     return parser
 
 
@@ -121,6 +123,23 @@ def _add_report(commands: _Commands[_Parser]) -> None:
         metavar="LIST",
         help="comma-separated: json, html, csv, junit (default json,html)",
     )
+
+
+def _add_prune(commands: _Commands[_Parser]) -> None:
+    prune = commands.add_parser(
+        "prune", help="delete old runs from the store and give the space back"
+    )
+    _add_setting(prune, _SETTINGS["state.keep_runs"])
+    prune.add_argument(
+        "--older-than",
+        metavar="DURATION",
+        help="prune only runs started longer ago than this (30d, 12h): the --keep-runs newest"
+        " and the newer ones are kept",
+    )
+    _add_setting(prune, _SETTINGS["state.path"])
+    prune.add_argument("--config", type=Path, metavar="FILE", help="config file")
+    _add_setting(prune, _SETTINGS["output.log_format"])
+    _add_verbose(prune)
 
 
 def _add_common(sub: argparse.ArgumentParser) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import Any
 
 import structlog
 
@@ -16,6 +17,7 @@ from crawler.intake.files import CardsFolderError, find_card_files
 from crawler.progress import make_progress
 from crawler.redact import redact_text
 from crawler.report.atomic import ReportWriteError, check_output_folder
+from crawler.report.notify import notify_run
 from crawler.store.database import Store
 from crawler.store.lock import RunLock
 from crawler.store.opening import check_store_path
@@ -46,7 +48,7 @@ def run_command(config: Config, *, resume: bool) -> int:
         return ExitCode.INTERRUPTED
     if signum == signal.SIGTERM:
         return ExitCode.TERMINATED
-    return exit_code_for(result.by_status, config.output.fail_on)
+    return exit_code_for(result.by_status, config.output.fail_on, degraded=result.degraded)
 
 
 def _check_cards_folder(cards: CardsConfig) -> None:
@@ -82,6 +84,8 @@ async def _crawl(config: Config, store: Store, *, resume: bool) -> tuple[RunResu
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
     result = await crawl.run()
+    if result.state == "finished":  # a webhook's failure is a warning, never the run's
+        await notify_run(config.notify, store, result.run_id)
     return result, (received[0] if received else None)
 
 
@@ -89,6 +93,28 @@ def print_summary(result: RunResult) -> None:
     counts = ", ".join(f"{n} {label}" for label, n in result.by_status.items() if n)
     state = "" if result.state == "finished" else f" ({result.state}: partial report)"
     print(redact_text(f"{counts or 'no cards'}{state}; report: {result.report_path}"))
-    dashboard = result.report_path.with_name("report.html")
+    if result.degraded:
+        unreachable = result.counters.get("hosts_unreachable", 0)
+        contacted = result.counters.get("hosts_contacted", 0)
+        print(
+            f"degraded: {unreachable:,} of {contacted:,} hosts could not be reached at all"
+            " (a network problem?): no streak started, no new breakage announced"
+        )
+    if scope := _scope_line(result.counters):
+        print(redact_text(scope))
+    dashboard = result.report_path.with_suffix(".html")  # report.html or report.partial.html
     if dashboard.is_file():
         print(redact_text(f"dashboard: {dashboard.resolve().as_uri()}"))
+
+
+def _scope_line(counters: dict[str, Any]) -> str | None:
+    """What the run left out: 'filtered out 3 (date 1, unpublished 2); skipped 2 files without
+    front matter'."""
+    parts = []
+    if filtered := counters.get("cards_filtered_out", 0):
+        by = counters.get("cards_filtered_by", {})
+        reasons = ", ".join(f"{reason} {n:,}" for reason, n in by.items() if n)
+        parts.append(f"filtered out {filtered:,} ({reasons})")
+    if skipped := len(counters.get("skipped_files", [])):
+        parts.append(f"skipped {skipped:,} files without front matter")
+    return "; ".join(parts) or None

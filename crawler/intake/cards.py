@@ -1,5 +1,8 @@
 """One card file in, one CardRecord out: read, filtered by date and `published`, validated.
 
+A Markdown file with no front matter at all is not a card: it is SKIPPED (counted and listed by
+the run), never invalid; a file whose front matter is there but broken is invalid.
+
 `load_card` never raises: whatever is wrong with a card is a Problem on its record, so one bad
 file never stops a run over a million. Reading the text is card_text's, parsing the front matter
 front_matter's, checking the fields fields', and finding the files files'.
@@ -16,7 +19,7 @@ from typing import Any
 from crawler.config import CardsConfig, LinksConfig
 from crawler.intake.card_text import read_card_text
 from crawler.intake.fields import CardFields, utc_iso
-from crawler.intake.front_matter import parse_front_matter
+from crawler.intake.front_matter import opens_front_matter, parse_front_matter
 from crawler.intake.links import extract_links
 from crawler.model import CardRecord, Disposition, Kind, Problem, Severity
 from crawler.text import preview, safe_text
@@ -76,6 +79,10 @@ def _load_into(record: CardRecord, path: Path, cards: CardsConfig, links: LinksC
     record.problems.extend(problems)
     if text is None:
         return
+    if not opens_front_matter(text):
+        record.disposition = Disposition.SKIPPED
+        record.problems = []  # a control character in a README is none of the run's business
+        return
     fm = parse_front_matter(text, include_related=cards.include_related)
     if isinstance(fm, Problem):
         record.problems.append(fm)
@@ -93,11 +100,11 @@ def _judge(
     if card.moment is not None:
         reason = _filter_reason(card.moment, cards)
         if reason is not None:
-            _filtered(record, reason)
+            _filtered(record, reason, FILTERED_BY_DATE)
             return
     flag = card.published_flag()
     if flag is False and not cards.include_unpublished and card.moment is not None:
-        _filtered(record, "published: false")
+        _filtered(record, "published: false", FILTERED_UNPUBLISHED)
         return
     card.page_url_present()
     found, problems = extract_links(
@@ -111,8 +118,14 @@ def _judge(
     record.links = found
 
 
-def _filtered(record: CardRecord, reason: str) -> None:
+FILTERED_BY_DATE = "date"  # out of --since/--until
+FILTERED_UNPUBLISHED = "unpublished"  # published: false, without --include-unpublished
+FILTER_KEYS = (FILTERED_BY_DATE, FILTERED_UNPUBLISHED)  # the run's breakdown, in this order
+
+
+def _filtered(record: CardRecord, reason: str, key: str) -> None:
     """Out of the run's scope: no links, no problems, no request."""
     record.disposition = Disposition.FILTERED
     record.filter_reason = reason
+    record.filtered_by = key
     record.problems = []

@@ -134,6 +134,14 @@ def _yaml_error_detail(exc: yaml.YAMLError) -> str:
     return detail
 
 
+def opens_front_matter(text: str) -> bool:
+    """Whether the text tries to open a front matter block: its first non-blank line is ---.
+
+    A file that does not is no card (a README or notes beside the cards) and is skipped; one that
+    does, however broken, is a card to fix."""
+    return _BOUNDARY.match(text.lstrip()) is not None
+
+
 def parse_front_matter(text: str, include_related: bool) -> dict[str, Any] | Problem:
     """The mapping between the card's --- lines, or the CARD_PARSE_ERROR saying what is wrong."""
     if _BOUNDARY.match(text) is None:  # checked here: frontmatter.parse strips leading blanks

@@ -4,6 +4,10 @@ A failure is `new` on its first failing run. One that has failed on at least `mi
 consecutive runs spanning at least `min_days` is `persistent`: rot, not a blip. In between it is
 `ongoing`. One that alternates between failing and healthy in the recent runs is `flapping`. A
 URL or card that fails no more is `fixed`. Only finished runs write history, once each.
+
+A failure in a degraded run (crawler/judge/degraded.py: most hosts unreachable) says more about
+the network than about the link: it leaves the history as it was, neither starting nor
+extending a streak. A healthy outcome in a degraded run still counts.
 """
 
 from __future__ import annotations
@@ -34,9 +38,17 @@ def _transitions(recent: str) -> int:
 
 
 def next_streak(
-    previous: StreakState | None, *, failing: bool, at: str, rules: RotConfig
+    previous: StreakState | None,
+    *,
+    failing: bool,
+    at: str,
+    rules: RotConfig,
+    degraded: bool = False,
 ) -> Streak:
-    """Fold one more run's outcome into the history so far (None: no history yet)."""
+    """Fold one more run's outcome into the history so far (None: no history yet); a failure
+    in a `degraded` run is held, not folded in."""
+    if failing and degraded:
+        return _held(previous, at=at, rules=rules)
     before_failures = previous.consecutive_failures if previous else 0
     before_recent = previous.recent if previous else ""
     last_healthy = previous.last_healthy_at if previous else None
@@ -50,11 +62,27 @@ def next_streak(
         trend = "flapping"  # failed, recovered, and fails again
     elif consecutive == 1:
         trend = "new"
-    elif consecutive >= rules.min_runs and _days_between(first, at) >= rules.min_days:
+    elif _lasting(first, consecutive, at, rules):
         trend = "persistent"
     else:
         trend = "ongoing"
     return Streak(first, last_healthy, consecutive, recent, trend)
+
+
+def _held(previous: StreakState | None, *, at: str, rules: RotConfig) -> Streak:
+    """The history unchanged: no streak starts; one under way keeps its count, and its trend
+    (never `new`: it began in an earlier run)."""
+    if previous is None or not previous.consecutive_failures:
+        last_healthy = previous.last_healthy_at if previous else None
+        return Streak(None, last_healthy, 0, previous.recent if previous else "", None)
+    first, consecutive = previous.first_failed_at, previous.consecutive_failures
+    trend = "persistent" if _lasting(first, consecutive, at, rules) else "ongoing"
+    return Streak(first, previous.last_healthy_at, consecutive, previous.recent, trend)
+
+
+def _lasting(first: str | None, consecutive: int, at: str, rules: RotConfig) -> bool:
+    """Rot, not a blip: enough failing runs over enough days."""
+    return consecutive >= rules.min_runs and _days_between(first, at) >= rules.min_days
 
 
 def _days_between(start: str | None, end: str) -> float:

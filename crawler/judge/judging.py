@@ -3,6 +3,7 @@ and, once a run is finished, fold its URL results into each URL's history."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -10,9 +11,10 @@ import structlog
 
 from crawler.config import RotConfig
 from crawler.judge.cardrot import card_rot_problems
+from crawler.judge.degraded import run_reach
 from crawler.judge.history import next_streak
 from crawler.judge.verdicts import card_status, link_problems
-from crawler.model import FAILING, Kind, Problem
+from crawler.model import FAILING, UNCHECKED, Kind, Problem, Severity
 from crawler.store.database import Store
 from crawler.store.records import CardVerdict, LinkResult, StoredCard, StreakState, UrlHistory
 from crawler.store.state import cards_to_judge, set_card_verdicts, urls_to_fold, write_url_history
@@ -21,19 +23,33 @@ log = structlog.get_logger(__name__)
 
 
 def judge_cards(
-    store: Store, run_id: int, *, rules: RotConfig | None = None, at: str = "", batch: int = 1000
+    store: Store,
+    run_id: int,
+    *,
+    rules: RotConfig | None = None,
+    at: str = "",
+    partial: bool = False,
+    degraded: bool = False,
+    batch: int = 1000,
 ) -> dict[str, int]:
-    """Compute every stored card's verdict. With `rules` (a finished run, started `at`), also
-    fold this run into each card's history; without (an interrupted run), history is untouched.
+    """Compute every stored card's verdict. With `rules` (the run started `at`), each card's
+    history after this run too: folded into the history for a finished run; for a `partial`
+    one (interrupted) shown in the verdict but not recorded, and a card whose links were not
+    all checked is `unchecked` unless what was checked already fails it. A `degraded` run's
+    failures are held, not folded in (crawler/judge/history.py).
 
     Returns how many links were left unchecked."""
     verdicts: list[CardVerdict] = []
     unchecked = 0
     for card, state, links in cards_to_judge(store, run_id):
-        unchecked += sum(1 for link in links if link.url_status is None)
+        left = sum(1 for link in links if link.url_status is None)
+        unchecked += left
         problems = _card_problems(card, links)
         status = card_status(card.disposition, problems)
-        verdicts.append(_verdict(card, state, status, problems, rules, run_id, at))
+        if partial and left and status not in (*FAILING, Severity.INVALID.label):
+            status = UNCHECKED
+        verdict = _verdict(card, state, status, problems, rules, run_id, at, degraded)
+        verdicts.append(_unrecorded(verdict) if partial else verdict)
         if len(verdicts) >= batch:
             set_card_verdicts(store, run_id, verdicts)
             verdicts.clear()
@@ -56,6 +72,11 @@ def _card_problems(card: StoredCard, links: list[LinkResult]) -> list[dict[str, 
     return problems
 
 
+def _unrecorded(verdict: CardVerdict) -> CardVerdict:
+    """The verdict with its history shown, not recorded: an interrupted run writes none."""
+    return dataclasses.replace(verdict, recent=None)
+
+
 def _verdict(
     card: StoredCard,
     state: StreakState | None,
@@ -64,6 +85,7 @@ def _verdict(
     rules: RotConfig | None,
     run_id: int,
     at: str,
+    degraded: bool = False,
 ) -> CardVerdict:
     path = card.path
     if rules is None:
@@ -75,7 +97,12 @@ def _verdict(
             path, card.status or status, card.problems or json.dumps(problems),
             card.first_failed_at, None, card.consecutive_failures, card.trend,
         )  # fmt: skip
-    streak = next_streak(state, failing=status in FAILING, at=at, rules=rules)
+    if status == UNCHECKED:  # nothing new is known: the history as it was
+        return CardVerdict(
+            path, status, json.dumps(problems), state.first_failed_at if state else None,
+            None, state.consecutive_failures if state else None,
+        )  # fmt: skip
+    streak = next_streak(state, failing=status in FAILING, at=at, rules=rules, degraded=degraded)
     for problem in problems:
         # a problem of a URL that fails carries the URL's own history; others (a wrong image
         # size, a card-level problem) carry the card's
@@ -89,8 +116,18 @@ def _verdict(
     )  # fmt: skip
 
 
-def record_url_history(store: Store, run_id: int, rules: RotConfig, *, batch: int = 2000) -> None:
-    """Fold this run's URL results into each URL's streak; once per finished run."""
+def record_url_history(
+    store: Store,
+    run_id: int,
+    rules: RotConfig,
+    *,
+    partial: bool = False,
+    degraded: bool = False,
+    batch: int = 2000,
+) -> None:
+    """Fold this run's URL results into each URL's streak; once per finished run. For a
+    `partial` (interrupted) run the streaks are shown on its results, not recorded. A
+    `degraded` run's failures are held, not folded in (crawler/judge/history.py)."""
     histories: list[UrlHistory] = []
     for result in urls_to_fold(store, run_id):
         if result.state is not None and result.state.last_run_id == run_id:
@@ -100,12 +137,29 @@ def record_url_history(store: Store, run_id: int, rules: RotConfig, *, batch: in
             histories.append(UrlHistory(result.url, None, 0, None))
             continue
         failing = result.status in FAILING
-        streak = next_streak(result.state, failing=failing, at=result.checked_at, rules=rules)
+        streak = next_streak(
+            result.state, failing=failing, at=result.checked_at, rules=rules, degraded=degraded
+        )
         histories.append(
             UrlHistory(result.url, streak.first_failed_at, streak.consecutive_failures,
-                       streak.trend, streak.last_healthy_at, streak.recent)
+                       streak.trend, streak.last_healthy_at, None if partial else streak.recent)
         )  # fmt: skip
         if len(histories) >= batch:
             write_url_history(store, run_id, histories)
             histories.clear()
     write_url_history(store, run_id, histories)
+
+
+def judge_run(
+    store: Store, run_id: int, rules: RotConfig, *, at: str, partial: bool
+) -> tuple[dict[str, Any], bool]:
+    """An ended run's verdicts: whether it was degraded (crawler/judge/degraded.py), each URL's
+    history, then each card's verdict. Returns the counters to record and whether degraded."""
+    reach = run_reach(store, run_id, rules)
+    if reach.degraded:
+        log.warning("run_degraded", **reach.counters())
+    record_url_history(store, run_id, rules, partial=partial, degraded=reach.degraded)
+    verdicts = judge_cards(
+        store, run_id, rules=rules, at=at, partial=partial, degraded=reach.degraded
+    )
+    return {**reach.counters(), **verdicts}, reach.degraded

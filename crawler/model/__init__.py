@@ -4,10 +4,12 @@ card verdicts (crawler.model.values). Import them from here: `from crawler.model
 """
 
 from crawler.model.kinds import (
+    CARD_STATUSES,
     FAILING,
     FIX_HINTS,
     SEVERITY_OF,
     STATUS_LABELS,
+    UNCHECKED,
     Kind,
     Severity,
     worst,
@@ -26,10 +28,12 @@ from crawler.model.values import (
 )
 
 __all__ = [
+    "CARD_STATUSES",
     "FAILING",
     "FIX_HINTS",
     "SEVERITY_OF",
     "STATUS_LABELS",
+    "UNCHECKED",
     "CardRecord",
     "Disposition",
     "Finding",

@@ -237,6 +237,12 @@ assert set(FIX_HINTS) == set(Kind), "every kind needs a fix hint"
 
 STATUS_LABELS: tuple[str, ...] = tuple(s.label for s in Severity)
 
+# A card status that is no severity: a card of an interrupted run whose links were not all
+# checked and none of those checked fails. No problem has it, and --fail-on cannot name it.
+UNCHECKED = "unchecked"
+# Every status a card can have in a report, the least worrying first.
+CARD_STATUSES: tuple[str, ...] = (Severity.OK.label, UNCHECKED, *STATUS_LABELS[1:])
+
 # The statuses that fail (streaks, trends, the dashboard's chart), in rising severity. An invalid
 # card is the card's own fault: it must be fixed, but no link of it failed.
 FAILING: tuple[str, ...] = (Severity.ROTTED.label, Severity.BROKEN.label)

@@ -23,6 +23,7 @@ class Disposition(StrEnum):
     CHECKED = "checked"  # its links are fetched
     FILTERED = "filtered"  # out of --since/--until, or unpublished: costs no request
     INVALID = "invalid"  # the card itself must be fixed; still reported
+    SKIPPED = "skipped"  # not a card: a Markdown file without front matter (a README, notes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,7 @@ class CardRecord:
     links: list[Link] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)  # card-level (invalid, unresolved, ...)
     filter_reason: str | None = None
+    filtered_by: str | None = None  # the reason's key, for counts: "date" or "unpublished"
 
 
 @dataclass(frozen=True, slots=True)

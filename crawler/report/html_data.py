@@ -15,7 +15,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import IO, Any
 
-from crawler.model import STATUS_LABELS
+from crawler.model import STATUS_LABELS, UNCHECKED
 from crawler.redact import Redactor
 from crawler.store.dashboard import UrlIndex, failing_cards, snapshot
 from crawler.store.database import Store
@@ -134,7 +134,7 @@ def _dashboard_row(failing: FailingCard, urls: UrlIndex, compared: bool) -> dict
             row[short] = value
     if card.consecutive_failures:
         row["cf"] = card.consecutive_failures
-    if compared and (failing.previous_status or "ok") == "ok":
+    if compared and card.status != UNCHECKED and (failing.previous_status or "ok") == "ok":
         row["n"] = 1
     if failing.images:
         row["im"] = [

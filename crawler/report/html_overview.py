@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from crawler.model import FAILING
+from crawler.model import FAILING, UNCHECKED
 from crawler.store import reports
 from crawler.store.database import Store
 
@@ -105,17 +105,22 @@ def trend_chart(points: list[dict[str, Any]]) -> dict[str, Any]:
 
 def status_changes(store: Store, run_id: int) -> dict[str, Any]:
     """Cards failing now that were fine (or absent) in the previous finished run, and cards that
-    failed then and are fine now. Only cards this run checked are compared. The new cards are
-    only counted (`new_n`): there can be as many as there are failing cards, and the rows say
-    which they are."""
+    failed then and are fine now. Only cards this run checked are compared; an unchecked card
+    (an interrupted run) is neither new nor fixed. The new cards are only counted (`new_n`):
+    there can be as many as there are failing cards, and the rows say which they are. A
+    degraded run counts none new (crawler/judge/degraded.py)."""
     previous = store.previous_finished_run(run_id)
-    result: dict[str, Any] = {"previous_run": previous, "new_n": 0, "fixed": [], "fixed_n": 0}
+    run = store.run(run_id)
+    degraded = run is not None and run.degraded
+    result: dict[str, Any] = {
+        "previous_run": previous, "degraded": degraded, "new_n": 0, "fixed": [], "fixed_n": 0
+    }  # fmt: skip
     if previous is None:
         return result
     for change in reports.status_changes(store, run_id, previous):
         now, was = change.now, change.was or "ok"
-        if now != "ok" and was == "ok":
-            result["new_n"] += 1
+        if now not in ("ok", UNCHECKED) and was == "ok":
+            result["new_n"] += 0 if degraded else 1
         elif now == "ok" and was != "ok":
             result["fixed_n"] += 1
             if len(result["fixed"]) < FIXED_SHOWN:

@@ -24,7 +24,7 @@ from typing import IO, Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from crawler.model import FIX_HINTS, STATUS_LABELS, Kind, Severity
+from crawler.model import CARD_STATUSES, FIX_HINTS, Kind, Severity
 from crawler.redact import Redactor
 from crawler.report.atomic import atomic_writer
 from crawler.report.html_data import write_data
@@ -36,6 +36,7 @@ from crawler.report.html_overview import (
     trend_points,
 )
 from crawler.report.json_report import run_redactor, run_section, summary_section
+from crawler.report.partial import banner_html, newer_partial, report_path
 from crawler.store.database import Store
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -84,7 +85,7 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
-def _page_context(store: Store, run_id: int, redactor: Redactor) -> dict[str, Any]:
+def _page_context(store: Store, run_id: int, redactor: Redactor, out_dir: Path) -> dict[str, Any]:
     """What the template shows around the data blob: small whatever the number of cards. Its
     text is redacted (the summary's counts and kinds hold none)."""
     run = redactor.value(run_section(store, run_id))
@@ -98,8 +99,8 @@ def _page_context(store: Store, run_id: int, redactor: Redactor) -> dict[str, An
     return {
         "run": run,
         "summary": summary,
-        "statuses": [s for s in STATUS_LABELS[::-1]],
-        "failing": [s for s in STATUS_LABELS if s != Severity.OK.label],
+        "statuses": list(CARD_STATUSES[::-1]),
+        "failing": [s for s in CARD_STATUSES if s != Severity.OK.label],
         "total_cards": total_cards,
         "problem_cards": total_cards - summary["by_status"].get("ok", 0),
         "changes": changes,
@@ -110,6 +111,7 @@ def _page_context(store: Store, run_id: int, redactor: Redactor) -> dict[str, An
         "hosts": redactor.value(host_breakdown(summary["by_host"])),
         "providers": redactor.value(provider_breakdown(store, run_id)),
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "partial_banner": banner_html(newer_partial(store, run_id, out_dir)),
         "config_json": json.dumps(run["config"], indent=1, sort_keys=True),
         "csp": _csp(css, js),
         "css": Markup(css),
@@ -152,7 +154,7 @@ def _blob_extra(context: dict[str, Any]) -> dict[str, Any]:
             "started_at": run["started_at"],
             "cards_root": run["cards_root"],
         },
-        "statuses": list(STATUS_LABELS),
+        "statuses": list(CARD_STATUSES),
         "previous_run": context["changes"]["previous_run"],
         "hints": {kind.value: list(texts) for kind, texts in FIX_HINTS.items()},
         "archive_hint": ARCHIVE_HINT,
@@ -174,20 +176,24 @@ def _around_blob(context: dict[str, Any]) -> tuple[str, str]:
     return head, tail
 
 
-def _write_page(out: IO[str], store: Store, run_id: int, spool_dir: Path) -> None:
+def _write_page(out: IO[str], store: Store, run_id: int, out_dir: Path) -> None:
     redactor = run_redactor(store, run_id)
-    context = _page_context(store, run_id, redactor)
+    context = _page_context(store, run_id, redactor, out_dir)
     head, tail = _around_blob(context)
     out.write(head)
-    previous = context["changes"]["previous_run"]
-    write_data(out, store, run_id, previous, _blob_extra(context), spool_dir, redactor)
+    changes = context["changes"]
+    previous = None if changes["degraded"] else changes["previous_run"]  # no row is called new
+    write_data(out, store, run_id, previous, _blob_extra(context), out_dir, redactor)
     out.write(tail)
 
 
 def write_html_report(store: Store, run_id: int, out_dir: Path) -> Path:
-    """Write out_dir/report.html for one run (atomically); returns its path. The page is
-    streamed to the file: memory does not grow with the number of cards."""
-    path = out_dir / "report.html"
+    """Write out_dir/report.html for one run (atomically; report.partial.html for a run that
+    did not finish, and a complete one links to a newer partial one: crawler/report/partial.py);
+    returns its path. The page is streamed to the file: memory does not grow with the number of
+    cards."""
+    run = store.run(run_id)
+    path = report_path(out_dir, run.state if run else "", "html")
     with atomic_writer(path) as out:
         _write_page(out, store, run_id, path.parent)
     return path

@@ -14,11 +14,12 @@ from typing import IO, Any
 
 from crawler import redact
 from crawler.config import ConfigError
-from crawler.model import STATUS_LABELS
+from crawler.model import CARD_STATUSES, STATUS_LABELS
 from crawler.report.atomic import atomic_writer
+from crawler.report.partial import report_path
 from crawler.store import reports
 from crawler.store.database import Store
-from crawler.store.records import StoredCard, UrlResult
+from crawler.store.records import ProblemsThen, StoredCard, UrlResult
 
 SCHEMA_VERSION = 1
 
@@ -39,6 +40,9 @@ def run_section(store: Store, run_id: int) -> dict[str, Any]:
     return {
         "id": run.id,
         "state": run.state,
+        "degraded": run.degraded,
+        "hosts_contacted": counters.get("hosts_contacted", 0),
+        "hosts_unreachable": counters.get("hosts_unreachable", 0),
         "started_at": run.started_at,
         "finished_at": run.finished_at,
         "duration_s": duration,
@@ -49,6 +53,8 @@ def run_section(store: Store, run_id: int) -> dict[str, Any]:
         "cards_checked": counters.get("cards_checked", 0),
         "cards_invalid": counters.get("cards_invalid", 0),
         "cards_filtered_out": counters.get("cards_filtered_out", 0),
+        "cards_filtered_by": counters.get("cards_filtered_by", {}),
+        "skipped_files": _skipped_files(counters.get("skipped_files", [])),
         "urls_unique": counters.get("urls_unique", 0),
         "urls_checked": reports.url_result_count(store, run_id),
         "links_unchecked": counters.get("links_unchecked", 0),
@@ -57,8 +63,13 @@ def run_section(store: Store, run_id: int) -> dict[str, Any]:
     }
 
 
+def _skipped_files(paths: list[str]) -> dict[str, Any]:
+    """Markdown files without front matter: not cards, so neither checked nor invalid."""
+    return {"count": len(paths), "paths": paths}
+
+
 def summary_section(store: Store, run_id: int) -> dict[str, Any]:
-    by_status = dict.fromkeys(STATUS_LABELS, 0)
+    by_status = dict.fromkeys(CARD_STATUSES, 0)
     for count in reports.status_counts(store, run_id):
         by_status[count.status or "ok"] = count.cards
     # by_kind: how many cards have at least one problem of that kind
@@ -78,9 +89,14 @@ def _problem_keys(problems_json: str | None) -> dict[tuple[str | None, str], dic
 def changes_section(store: Store, run_id: int) -> dict[str, Any]:
     """Problems new since the previous finished run, and those fixed since, card by card.
 
-    Only cards this run checked are compared: a card out of this run's scope is not "fixed"."""
+    Only cards this run checked are compared: a card out of this run's scope is not "fixed".
+    A degraded run (crawler/judge/degraded.py) lists nothing new: its failures were most
+    likely the network's, and `degraded` says so instead."""
     previous = store.previous_finished_run(run_id)
-    changes: dict[str, Any] = {"previous_run": previous, "new": [], "fixed": []}
+    degraded = _degraded(store, run_id)
+    changes: dict[str, Any] = {
+        "previous_run": previous, "degraded": degraded, "new": [], "fixed": []
+    }  # fmt: skip
     if previous is None:
         return changes
     for card in reports.problems_then(store, run_id, previous):
@@ -89,10 +105,26 @@ def changes_section(store: Store, run_id: int) -> dict[str, Any]:
         for key in current.keys() - earlier.keys():
             changes["new"].append(_change(card.path, current[key]))
         for key in earlier.keys() - current.keys():
-            changes["fixed"].append(_change(card.path, earlier[key]))
+            if _fixed(earlier[key], card):
+                changes["fixed"].append(_change(card.path, earlier[key]))
     for name in ("new", "fixed"):
         changes[name].sort(key=lambda c: (c["path"], c["field"] or "", c["kind"]))
+    if degraded:
+        changes["new"] = []
     return changes
+
+
+def _degraded(store: Store, run_id: int) -> bool:
+    run = store.run(run_id)
+    return run is not None and run.degraded
+
+
+def _fixed(problem: dict[str, Any], card: ProblemsThen) -> bool:
+    """A problem gone from a card is fixed when its URL was checked again in this run and
+    found healthy, or the card names the URL no more (or it had none: the card was read
+    again). A URL left unchecked (an interrupted run) fixes nothing."""
+    url = problem["url"]
+    return url is None or url not in card.linked or url in card.healthy
 
 
 def _change(path: str, problem: dict[str, Any]) -> dict[str, Any]:
@@ -163,10 +195,11 @@ def run_redactor(store: Store, run_id: int) -> redact.Redactor:
 
 
 def write_json_report(store: Store, run_id: int, out_dir: Path) -> Path:
-    """Write out_dir/report.json for one run; returns its path. Every string in it is redacted
+    """Write out_dir/report.json for one run (report.partial.json for a run that did not
+    finish: crawler/report/partial.py); returns its path. Every string in it is redacted
     (crawler/redact.py) as it is written: the store keeps the real URLs."""
-    path = out_dir / "report.json"
     run = run_section(store, run_id)
+    path = report_path(out_dir, run["state"], "json")
     redactor = redact.for_run(run["config"])
     head = {
         "schema_version": SCHEMA_VERSION,

@@ -79,13 +79,16 @@ class Store:
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    def end_run(self, run_id: int, *, state: str, counters: dict[str, Any]) -> None:
+    def end_run(
+        self, run_id: int, *, state: str, counters: dict[str, Any], degraded: bool = False
+    ) -> None:
         self.flush()
         self.db.execute(
-            "UPDATE runs SET finished_at = ?, state = ?, counters = ?, requests_made = ?"
-            " WHERE id = ?",
-            (utc_now(), state, json.dumps(counters), counters.get("requests_made", 0), run_id),
-        )
+            "UPDATE runs SET finished_at = ?, state = ?, counters = ?, requests_made = ?,"
+            " degraded = ? WHERE id = ?",
+            (utc_now(), state, json.dumps(counters), counters.get("requests_made", 0),
+             int(degraded), run_id),
+        )  # fmt: skip
 
     def reopen_run(self, run_id: int) -> RunRow:
         """--resume: the run goes on under this process."""
@@ -116,8 +119,11 @@ class Store:
         )
 
     def previous_finished_run(self, run_id: int) -> int | None:
+        """The run that changes are counted from: a degraded one is no baseline (its failures
+        were the network's)."""
         row = self.db.execute(
-            "SELECT id FROM runs WHERE id < ? AND state = 'finished' ORDER BY id DESC LIMIT 1",
+            "SELECT id FROM runs WHERE id < ? AND state = 'finished' AND NOT degraded"
+            " ORDER BY id DESC LIMIT 1",
             (run_id,),
         ).fetchone()
         return int(row[0]) if row else None
@@ -142,6 +148,7 @@ class Store:
             counters=json.loads(row["counters"]),
             pid=row["pid"],
             requests_made=row["requests_made"],
+            degraded=bool(row["degraded"]),
         )
 
     # -- a run's results, written in batches (writes.py) ------------------------------------------

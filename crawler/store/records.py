@@ -33,6 +33,7 @@ class RunRow:
     counters: dict[str, Any]
     pid: int | None
     requests_made: int = 0
+    degraded: bool = False  # most hosts failed at the network level (crawler/judge/degraded.py)
 
 
 class RunHead(NamedTuple):
@@ -238,6 +239,14 @@ class KindCount(NamedTuple):
     cards: int
 
 
+class HostReach(NamedTuple):
+    """One host's URLs fetched in a run: how many got an HTTP answer, how many failed before."""
+
+    host: str
+    answered: int
+    network_failed: int
+
+
 class HostCount(NamedTuple):
     host: str
     status: str
@@ -257,11 +266,14 @@ class RunStatusCount(NamedTuple):
 
 
 class ProblemsThen(NamedTuple):
-    """A card's problems in a run and in an earlier one (None: the card was not in it)."""
+    """A card's problems in a run and in an earlier one (None: the card was not in it), with
+    the URLs the card names in the run and those of them the run found healthy."""
 
     path: str
     problems: str | None
     previous: str | None
+    linked: frozenset[str] = frozenset()
+    healthy: frozenset[str] = frozenset()
 
 
 class StatusChange(NamedTuple):

@@ -3,8 +3,10 @@ summary parts). Whatever can be as long as the corpus is streamed, never read wh
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
+from crawler.model import FAILING
 from crawler.store.database import Store
 from crawler.store.merge import merge_join
 from crawler.store.records import (
@@ -81,14 +83,32 @@ def provider_counts(store: Store, run_id: int) -> list[ProviderCount]:
     return [ProviderCount._make(row) for row in rows]
 
 
+# A card's URLs in its run, and those of them whose result there does not fail (JSON arrays)
+_LINKED = (
+    "SELECT json_group_array(l.url) FROM card_links l WHERE l.run_id = c.run_id AND l.path = c.path"
+)
+_HEALTHY = (
+    "SELECT json_group_array(l.url) FROM card_links l JOIN url_results u"
+    " ON u.run_id = l.run_id AND u.url = l.url WHERE l.run_id = c.run_id AND l.path = c.path"
+    f" AND u.status NOT IN ({', '.join('?' * len(FAILING))})"
+)
+
+
 def problems_then(store: Store, run_id: int, previous: int) -> Iterator[ProblemsThen]:
-    """Each card of the run (by path) with its problems then and in run `previous`; streamed."""
+    """Each card of the run (by path) with its problems then and in run `previous`, the URLs
+    it names in the run and those the run found healthy; streamed."""
     reader = store.reader()
-    query = "SELECT path, problems FROM cards WHERE run_id = ? ORDER BY path"
-    now = reader.execute(query, (run_id,))
-    before = reader.cursor().execute(query, (previous,))
+    now = reader.execute(
+        f"SELECT c.path, c.problems, ({_LINKED}), ({_HEALTHY}) FROM cards c WHERE c.run_id = ?"
+        " ORDER BY c.path",
+        (*FAILING, run_id),
+    )
+    before = reader.cursor().execute(
+        "SELECT path, problems FROM cards WHERE run_id = ? ORDER BY path", (previous,)
+    )
     for row, earlier in merge_join(now, before, _first, _first):
-        yield ProblemsThen(row[0], row[1], earlier[0][1] if earlier else None)
+        linked, healthy = frozenset(json.loads(row[2])), frozenset(json.loads(row[3]))
+        yield ProblemsThen(row[0], row[1], earlier[0][1] if earlier else None, linked, healthy)
 
 
 def _first(row: tuple[str, str | None]) -> str:
@@ -119,10 +139,13 @@ def recent_runs(store: Store, run_id: int, limit: int) -> list[RunHead]:
 
 
 def status_counts_by_run(store: Store, first: int, last: int) -> list[RunStatusCount]:
-    """How many cards have each status, in each run from `first` to `last`."""
+    """How many cards have each status, in each run from `first` to `last` (a pruned run's from
+    the counts kept when its cards went: crawler/store/prune.py)."""
     rows = store.db.execute(
         "SELECT run_id, COALESCE(status, 'ok'), COUNT(*) FROM cards WHERE run_id BETWEEN ? AND ?"
-        " GROUP BY run_id, status",
-        (first, last),
+        " GROUP BY run_id, status"
+        " UNION ALL SELECT run_id, status, cards FROM run_status_counts"
+        " WHERE run_id BETWEEN ? AND ?",
+        (first, last, first, last),
     )
     return [RunStatusCount._make(row) for row in rows]

@@ -9,7 +9,7 @@ from pathlib import Path
 from crawler.store.opening import StoreError
 from crawler.text import preview
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 
 # Each entry migrates the schema from version i to i + 1; append, never edit.
 MIGRATIONS: list[str] = [
@@ -116,6 +116,21 @@ MIGRATIONS: list[str] = [
         archive_url TEXT,
         archive_timestamp TEXT,
         looked_up_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
+    # 4: a run whose hosts mostly failed at the network level (crawler/judge/degraded.py)
+    """
+    ALTER TABLE runs ADD COLUMN degraded INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 5: retention (crawler/store/prune.py). A pruned run keeps its runs row, marked, and its
+    # cards' status counts (the dashboard's trend chart); its other rows go
+    """
+    ALTER TABLE runs ADD COLUMN pruned_at TEXT;
+    CREATE TABLE run_status_counts (
+        run_id INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        cards INTEGER NOT NULL,
+        PRIMARY KEY (run_id, status)
     ) WITHOUT ROWID;
     """,
 ]

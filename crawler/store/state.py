@@ -4,7 +4,7 @@ results, each URL result with its streak so far) and writes back, and the timeli
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 
 from crawler.store.database import Store
 from crawler.store.merge import merge_join
@@ -12,6 +12,7 @@ from crawler.store.records import (
     CardTimelineEntry,
     CardToJudge,
     CardVerdict,
+    HostReach,
     LinkResult,
     StoredCard,
     StreakState,
@@ -111,6 +112,20 @@ def write_url_history(store: Store, run_id: int, histories: Sequence[UrlHistory]
                 if h.recent is not None
             ],
         )  # fmt: skip
+
+
+def host_reach(store: Store, run_id: int, network_kinds: Collection[str]) -> list[HostReach]:
+    """Per host, the URLs the run fetched itself (reused results were not): how many got an
+    HTTP answer, and how many failed with one of `network_kinds` and no answer."""
+    store.flush()
+    marks = ", ".join("?" * len(network_kinds))
+    rows = store.db.execute(
+        "SELECT host, SUM(http_status IS NOT NULL),"
+        f" SUM(http_status IS NULL AND kind IN ({marks}))"
+        " FROM url_results WHERE run_id = ? AND reused_from IS NULL GROUP BY host",
+        (*network_kinds, run_id),
+    )
+    return [HostReach._make(row) for row in rows]
 
 
 def url_timeline(store: Store, url: str) -> list[UrlTimelineEntry]:

@@ -8,12 +8,13 @@ with `literal_address_problem`.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 from collections.abc import Iterable, Mapping
 
 from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
+from aiohttp.resolver import AsyncResolver
 
 from crawler.web.urls import dns_name
 
@@ -184,7 +185,10 @@ class GuardedResolver(AbstractResolver):
     """Applies pins, then (unless allow_private) drops blocked addresses.
 
     When every address of a name is blocked, raises BlockedAddressError, which the fetcher maps
-    to Kind.BLOCKED_ADDRESS. `inner` is the real resolver (aiohttp's default when None).
+    to Kind.BLOCKED_ADDRESS. `inner` is the real resolver (aiohttp's aiodns one when None).
+    A lookup that has no answer within `lookup_timeout` fails as a DNS error (socket.gaierror),
+    which aiohttp reports as ClientConnectorDNSError: a bare TimeoutError would pass through it
+    and be taken for the page's timeout, so the same dead name would be one kind or the other.
     """
 
     def __init__(
@@ -193,10 +197,12 @@ class GuardedResolver(AbstractResolver):
         *,
         allow_private: bool = False,
         inner: AbstractResolver | None = None,
+        lookup_timeout: float = 5.0,
     ) -> None:
         self._pins = validate_pins(pins or {})
         self._allow_private = allow_private
-        self._inner = inner if inner is not None else DefaultResolver()
+        self._inner = inner
+        self._lookup_timeout = lookup_timeout
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
@@ -210,7 +216,7 @@ class GuardedResolver(AbstractResolver):
             # doing so also keeps a needless query off the network.
             raise socket.gaierror(socket.EAI_NONAME, f"{host}: .invalid names never resolve")
         else:
-            results = await self._inner.resolve(host, port, family)
+            results = await self._lookup(host, port, family)
         if self._allow_private:
             return results
         allowed = [r for r in results if not _is_blocked_text(r["host"])]
@@ -218,5 +224,18 @@ class GuardedResolver(AbstractResolver):
             raise BlockedAddressError(host, results[0]["host"] if results else "?")
         return allowed
 
+    async def _lookup(
+        self, host: str, port: int, family: socket.AddressFamily
+    ) -> list[ResolveResult]:
+        if self._inner is None:  # made here: aiodns needs the running loop
+            self._inner = AsyncResolver()
+        try:
+            async with asyncio.timeout(self._lookup_timeout):
+                return await self._inner.resolve(host, port, family)
+        except TimeoutError:
+            detail = f"{host}: no answer from DNS within {self._lookup_timeout:g} s"
+            raise socket.gaierror(socket.EAI_AGAIN, detail) from None
+
     async def close(self) -> None:
-        await self._inner.close()
+        if self._inner is not None:
+            await self._inner.close()
