@@ -705,3 +705,75 @@ async def test_every_slot_comes_back_once_its_decode_ends() -> None:
     gate.set()
     await asyncio.gather(*tasks)
     assert budget.in_use == 0
+
+
+def test_a_bad_filter_byte_after_a_row_that_straddles_two_slices_is_found() -> None:
+    # 999 x 600 greyscale: 1000-byte rows, 600 KB in three 256 KiB (262144-byte) slices. Row 262
+    # starts at 262000 and runs into the second slice, whose first filter byte is at 856 (row
+    # 263): the second slice starts rows 263 to 524, so row 525 is the first the third starts.
+    good = rows(525, 999)
+    assert len(good) - 2 * 262_144 == 712  # row 525's filter byte is 712 bytes into slice three
+    body = png(ihdr(999, 600), idat(good + rows(1, 999, filter_byte=5) + rows(74, 999)))
+    assert pixel_data_problem(body) == "a row has an unknown filter type"
+
+
+def test_an_ico_frame_over_pillows_own_pixel_limit_is_too_large(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # max_pixels above Pillow's limit: Pillow refuses the frame itself when ICO opens it. Its
+    # limit is lowered here so that a 64x64 frame (4096 pixels, over twice 1000) is a "bomb".
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    body = ico_file(encode(Image.new("RGBA", (64, 64)), "PNG"))
+    assert inspect(body, "image/x-icon") == Finding(
+        Kind.IMAGE_TOO_LARGE, "64x64 ICO is over Pillow's decompression-bomb limit"
+    )
+
+
+async def test_a_waiter_granted_and_cancelled_in_the_same_step_gives_its_grant_back() -> None:
+    budget = DecodeBudget(100, slots=1)
+    entered = False
+
+    async def decode() -> None:
+        nonlocal entered
+        async with budget.hold(60):
+            entered = True
+
+    async with budget.hold(100):
+        waiter = asyncio.create_task(decode())
+        await asyncio.sleep(0)  # the waiter is queued behind the holder
+        assert budget.waiting == 1
+    # the release granted the waiter its 60 bytes and slot; it is cancelled before it runs
+    assert (budget.in_use, budget.waiting) == (60, 0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert not entered
+    assert (budget.in_use, budget.waiting) == (0, 0)
+    async with budget.hold(100):  # the slot came back too
+        assert budget.in_use == 100
+
+
+async def test_a_release_skips_a_cancelled_head_and_wakes_the_waiter_behind_it() -> None:
+    budget = DecodeBudget(100, slots=1)
+    entered: list[str] = []
+    gate = asyncio.Event()
+
+    async def decode(name: str) -> None:
+        async with budget.hold(100):
+            entered.append(name)
+            await gate.wait()
+
+    async with budget.hold(100):
+        head = asyncio.create_task(decode("head"))
+        behind = asyncio.create_task(decode("behind"))
+        await asyncio.sleep(0)  # both are queued, the head first
+        assert budget.waiting == 2
+        head.cancel()  # cancelled, but still queued until it runs: the release comes first
+    assert budget.in_use == 100  # the release went past the cancelled head to the one behind
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert head.cancelled()
+    assert (entered, budget.in_use, budget.waiting) == (["behind"], 100, 0)
+    gate.set()
+    await behind
+    assert budget.in_use == 0
