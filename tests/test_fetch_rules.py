@@ -1386,3 +1386,14 @@ async def test_a_checks_extra_headers_go_out_with_its_request() -> None:
         await f.check(server.url("/"), PAGE, {"If-None-Match": '"v1"'})
     [seen] = server.requests
     assert (seen.headers["If-None-Match"], seen.headers["User-Agent"]) == ('"v1"', "probe/2")
+
+
+async def test_each_redirect_hop_waits_for_its_own_hosts_slot() -> None:
+    hosts = pool()
+    async with serve({"/new": ok()}, host="127.0.0.3") as there:
+        routes = {"/old": status(302, headers={"Location": there.url("/new")})}
+        async with serve(routes, host="127.0.0.2") as here, open_fetcher(pool=hosts) as f:
+            outcome = await f.check(here.url("/old"), PAGE)
+    assert (outcome.final_url, outcome.http_status) == (there.url("/new"), 200)
+    assert (here.paths(), there.paths()) == (["/old"], ["/new"])
+    assert hosts.requests_by_host() == {"127.0.0.2": 1, "127.0.0.3": 1}

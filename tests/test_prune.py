@@ -225,3 +225,28 @@ async def test_older_than_keeps_recent_runs_whatever_their_number(
     assert out.startswith("nothing to prune;")
     code, out, err = cli(capsys, "prune", "--state", state, "--older-than", "soon")
     assert code == 2 and out == "" and err.count("\n") == 1 and "not a duration" in err
+
+
+async def test_report_of_a_pruned_run_exits_2_in_one_line_and_writes_no_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    site = Site()
+    async with serve({"/{name}": site.handle}) as server:
+        write_cards(tmp_path / "cards", server)
+        config = config_for(tmp_path)
+        for _ in range(3):
+            await crawl(config)
+    state = str(config.state.path)
+    code, out, _ = cli(capsys, "prune", "--state", state, "--keep-runs", "1")
+    assert code == 0 and out.startswith("pruned 1 run (1);")
+    [(pruned_at,)] = rows(config.state.path, "SELECT pruned_at FROM runs WHERE id = 1")
+    out_dir = tmp_path / "pruned-report"
+    code, out, err = cli(capsys, "report", "--state", state, "--run", "1", "--out", str(out_dir))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "run 1 was pruned" in err and pruned_at in err
+    assert not out_dir.exists()  # no report, not even its folder
+    # a kept run still reports
+    code, _, err = cli(capsys, "report", "--state", state, "--run", "3", "--out", str(out_dir))
+    assert (code, err) == (0, "")

@@ -47,13 +47,20 @@ def report_command(config: Config, run_id: int | None, formats: list[str]) -> in
 
 
 def _chosen_run(store: Store, run_id: int | None) -> RunRow:
-    """The run to report: the one asked for, or the last, unless a live run is still on it."""
+    """The run to report: the one asked for, or the last, unless a live run is still on it or
+    `linkcheck prune` deleted its rows (its report would be empty)."""
     run = store.run(run_id)
     if run is None:
         last = store.run()
         if last is None:
             raise StoreError(store.path, "holds no run yet: `linkcheck run` first")
         raise StoreError(store.path, f"has no run {run_id} (runs 1 to {last.id})")
+    if run.pruned_at is not None:
+        raise StoreError(
+            store.path,
+            f"run {run.id} was pruned at {run.pruned_at} (`linkcheck prune`): its cards and"
+            " results are gone; give --run a kept one",
+        )
     if run.state == "running":
         holder = RunLock(store.path).live_holder()
         if holder is not None:

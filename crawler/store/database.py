@@ -149,6 +149,7 @@ class Store:
             pid=row["pid"],
             requests_made=row["requests_made"],
             degraded=bool(row["degraded"]),
+            pruned_at=row["pruned_at"],
         )
 
     # -- a run's results, written in batches (writes.py) ------------------------------------------

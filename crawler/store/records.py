@@ -34,6 +34,7 @@ class RunRow:
     pid: int | None
     requests_made: int = 0
     degraded: bool = False  # most hosts failed at the network level (crawler/judge/degraded.py)
+    pruned_at: str | None = None  # when `linkcheck prune` deleted its rows (crawler/store/prune.py)
 
 
 class RunHead(NamedTuple):
