@@ -7,11 +7,11 @@ import gzip
 import io
 import struct
 import tracemalloc
-import zlib
 from pathlib import Path
 
 import pytest
 from PIL import Image, features
+from pngbytes import ADAM7, idat, ihdr, png
 from quickrun import crawl, quick_config
 from servers import ok, open_fetcher, serve
 
@@ -361,33 +361,14 @@ def png_header_only(width: int, height: int) -> bytes:
     )
 
 
-def chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-
 def interlaced_png(width: int, height: int) -> bytes:
     """An Adam7 RGB PNG, built by hand (Pillow does not write interlaced PNGs)."""
-    passes = (
-        (0, 0, 8, 8),
-        (4, 0, 8, 8),
-        (0, 4, 4, 8),
-        (2, 0, 4, 4),
-        (0, 2, 2, 4),
-        (1, 0, 2, 2),
-        (0, 1, 1, 2),
-    )
     raw = b""
-    for x0, y0, dx, dy in passes:
+    for x0, y0, dx, dy in ADAM7:
         columns, rows = -(-(width - x0) // dx), -(-(height - y0) // dy)
         if columns > 0 and rows > 0:
             raw += (b"\x00" + bytes(range(3 * columns)) * 1)[: 1 + 3 * columns] * rows
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 1)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
+    return png(ihdr(width, height, colour=2, interlace=1), idat(raw))
 
 
 def pillow_decodes(body: bytes) -> bool:
@@ -420,13 +401,7 @@ def test_streamed_png_check_agrees_with_pillow_at_every_cut() -> None:
 
 def test_streamed_png_check_finds_a_bad_filter_byte() -> None:
     raw = (b"\x00" + b"\x10" * 8) * 7 + b"\x07" + b"\x10" * 8  # the last row: filter 7
-    ihdr = struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0)
-    body = (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
+    body = png(ihdr(8, 8), idat(raw))
     assert not pillow_decodes(body)
     assert pixel_data_problem(body) == "a row has an unknown filter type"
 

@@ -16,6 +16,7 @@ import zlib
 
 import pytest
 from PIL import Image, JpegImagePlugin
+from pngbytes import ADAM7, PNG_SIGNATURE, idat, ihdr, png, png_chunk
 
 from crawler.judge.images import check as image
 from crawler.judge.images import ico
@@ -38,7 +39,7 @@ from crawler.judge.images.pixels import (
     megabytes,
     plan_decode,
 )
-from crawler.judge.images.png import SIGNATURE, pixel_data_problem
+from crawler.judge.images.png import pixel_data_problem
 from crawler.judge.images.svg import MAX_DEPTH, SvgImage, svg_size
 from crawler.model import Finding, ImageInfo, Kind
 
@@ -49,22 +50,6 @@ MAX_PIXELS = 80_000_000
 def inspect(body: bytes, content_type: str | None, **kw: object) -> ImageInfo | Finding | None:
     options: dict[str, object] = {"complete": True, "max_pixels": MAX_PIXELS, **kw}
     return inspect_image(body, content_type=content_type, **options)  # type: ignore[arg-type]
-
-
-def png_chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-
-def ihdr(width: int, height: int, depth: int = 8, colour: int = 0, interlace: int = 0) -> bytes:
-    return struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, interlace)
-
-
-def png(header: bytes, *chunks: bytes) -> bytes:
-    return SIGNATURE + png_chunk(b"IHDR", header) + b"".join(chunks) + png_chunk(b"IEND", b"")
-
-
-def idat(raw: bytes) -> bytes:
-    return png_chunk(b"IDAT", zlib.compress(raw))
 
 
 def encode(img: Image.Image, fmt: str) -> bytes:
@@ -159,7 +144,7 @@ def ico_file(*frames: bytes, offsets: list[int] | None = None) -> bytes:
 
 
 def png_head(width: int, height: int) -> bytes:
-    return SIGNATURE + png_chunk(b"IHDR", ihdr(width, height))
+    return PNG_SIGNATURE + png_chunk(b"IHDR", ihdr(width, height))
 
 
 def bitmap_info(width: int, height: int) -> bytes:
@@ -304,9 +289,11 @@ def rows(count: int, width: int, filter_byte: int = 0) -> bytes:
 
 
 def test_a_png_without_its_header_chunk_first_is_refused() -> None:
-    assert pixel_data_problem(SIGNATURE) == "no IHDR chunk"
-    assert pixel_data_problem(SIGNATURE + png_chunk(b"IHDR", ihdr(8, 8)[:12])) == "no IHDR chunk"
-    text_first = SIGNATURE + png_chunk(b"tEXt", b"Comment\x00" + b"x" * 20) + idat(rows(8, 8))
+    assert pixel_data_problem(PNG_SIGNATURE) == "no IHDR chunk"
+    assert (
+        pixel_data_problem(PNG_SIGNATURE + png_chunk(b"IHDR", ihdr(8, 8)[:12])) == "no IHDR chunk"
+    )
+    text_first = PNG_SIGNATURE + png_chunk(b"tEXt", b"Comment\x00" + b"x" * 20) + idat(rows(8, 8))
     assert pixel_data_problem(text_first) == "no IHDR chunk"
     assert pixel_data_problem(b"GIF89a") == "not a PNG"
 
@@ -359,17 +346,6 @@ def test_a_chunk_length_past_the_end_takes_the_rest_of_the_body() -> None:
 def test_a_huge_declared_height_is_unsigned_and_truncated() -> None:
     body = png(ihdr(1, 2**31), idat(rows(1, 1)))
     assert pixel_data_problem(body) == (f"image data ends after 2 of {2 * 2**31} bytes (truncated)")
-
-
-ADAM7 = (
-    (0, 0, 8, 8),
-    (4, 0, 8, 8),
-    (0, 4, 4, 8),
-    (2, 0, 4, 4),
-    (0, 2, 2, 4),
-    (1, 0, 2, 2),
-    (0, 1, 1, 2),
-)
 
 
 def interlaced_rows(width: int, height: int, last_filter: int = 0) -> bytes:
@@ -487,7 +463,7 @@ def test_a_truncated_png_decoded_in_full_says_why() -> None:
 
 
 def test_a_broken_header_of_a_known_format_is_corrupt_and_says_why() -> None:
-    body = SIGNATURE + b"\x00\x00\x00\x0dIHDR"  # the header chunk cut short
+    body = PNG_SIGNATURE + b"\x00\x00\x00\x0dIHDR"  # the header chunk cut short
     assert inspect(body, "image/png") == Finding(
         Kind.IMAGE_CORRUPT, "image header unreadable: OSError: Truncated File Read"
     )
