@@ -1,13 +1,16 @@
 """Hypothesis profiles: no per-example deadline anywhere (a busy 2-core machine is not a bug),
 and in CI a fixed, derandomised search, so a run there is repeatable; locally every run explores
 new examples. HYPOTHESIS_PROFILE=ci selects the CI profile (.ci/run sets it). structlog is reset
-after each test."""
+after each test; `debug_logs` captures every log line of one."""
 
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
+from typing import Any
 
 import pytest
 import structlog
+import structlog.testing
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -24,3 +27,15 @@ def _fresh_structlog() -> Iterator[None]:
     a closed file. Each test starts from structlog's defaults, as each real process does."""
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture
+def debug_logs() -> Iterator[list[MutableMapping[str, Any]]]:
+    """Every log line, debug included, whatever level an earlier test configured."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        with structlog.testing.capture_logs() as logs:
+            yield logs
+    finally:
+        structlog.configure(**saved)

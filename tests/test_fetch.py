@@ -8,20 +8,17 @@ address fakes the socket layer (see test_redirect_hop_to_a_private_address_is_bl
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import socket
 import ssl
 import time
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import MutableMapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import aiohappyeyeballs
 import aiohttp
 import pytest
-import structlog
-import structlog.testing
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.client_reqrep import ConnectionKey
@@ -256,18 +253,6 @@ async def test_permit_is_not_held_while_waiting_to_retry() -> None:
 
 # The first attempt is made outside tenacity (a fast path for the common case); these pin down
 # that a retried hop still sees tenacity's semantics from its very first attempt.
-
-
-@pytest.fixture
-def debug_logs() -> Iterator[list[MutableMapping[str, Any]]]:
-    """Every log line, debug included, whatever level an earlier test configured."""
-    saved = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
-    try:
-        with structlog.testing.capture_logs() as logs:
-            yield logs
-    finally:
-        structlog.configure(**saved)
 
 
 async def test_retries_back_off_from_the_first_attempt(

@@ -11,12 +11,11 @@ tests/servers.py.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import random
 import socket
 import ssl
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, TypeVar
@@ -108,18 +107,6 @@ def pool() -> HostPool:
 def fetcher(**overrides: Any) -> Fetcher:
     """A Fetcher never entered: no session, for the methods that do not need one."""
     return Fetcher(fast_fetch_config(**overrides), pool())
-
-
-@pytest.fixture
-def debug_logs() -> Iterator[list[MutableMapping[str, Any]]]:
-    """Every log line, debug included, whatever level an earlier test configured."""
-    saved = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
-    try:
-        with structlog.testing.capture_logs() as logs:
-            yield logs
-    finally:
-        structlog.configure(**saved)
 
 
 # -- the error boundary -------------------------------------------------------------------------
