@@ -58,6 +58,17 @@ def config_for(tmp: Path, *, keep_runs: int = 0) -> Config:
     )
 
 
+async def store_after_runs(tmp: Path, runs: int, *, keep_runs: int = 0) -> Config:
+    """A store that `runs` real crawls of the same cards against one loopback site filled."""
+    site = Site()
+    async with serve({"/{name}": site.handle}) as server:
+        write_cards(tmp / "cards", server)
+        config = config_for(tmp, keep_runs=keep_runs)
+        for _ in range(runs):
+            await crawl(config)
+    return config
+
+
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     capsys.readouterr()
     code = main(list(args))
@@ -151,12 +162,7 @@ async def test_prune_keeps_latest_reports_streaks_and_reuse_and_shrinks_the_file
 
 
 async def test_keep_runs_prunes_after_every_finished_run(tmp_path: Path) -> None:
-    site = Site()
-    async with serve({"/{name}": site.handle}) as server:
-        write_cards(tmp_path / "cards", server)
-        config = config_for(tmp_path, keep_runs=2)
-        for _ in range(4):
-            await crawl(config)
+    config = await store_after_runs(tmp_path, 4, keep_runs=2)
     path = config.state.path
     pruned = rows(path, "SELECT id FROM runs WHERE pruned_at IS NOT NULL ORDER BY id")
     assert pruned == [(1,), (2,)]  # after run 4: runs 3 and 4 are the newest two
@@ -183,12 +189,7 @@ async def test_prune_of_a_store_a_run_holds_exits_2_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    site = Site()
-    async with serve({"/{name}": site.handle}) as server:
-        write_cards(tmp_path / "cards", server)
-        config = config_for(tmp_path)
-        for _ in range(3):
-            await crawl(config)
+    config = await store_after_runs(tmp_path, 3)
     with RunLock(config.state.path):
         code, out, err = cli(capsys, "prune", "--state", str(config.state.path), "--keep-runs", "1")
     assert code == 2 and out == ""
@@ -202,12 +203,7 @@ async def test_older_than_keeps_recent_runs_whatever_their_number(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    site = Site()
-    async with serve({"/{name}": site.handle}) as server:
-        write_cards(tmp_path / "cards", server)
-        config = config_for(tmp_path)
-        for _ in range(4):
-            await crawl(config)
+    config = await store_after_runs(tmp_path, 4)
     state = str(config.state.path)
     db = sqlite3.connect(state)
     with db:  # runs 1 and 2 as if they had run 40 and 20 days ago
@@ -231,12 +227,7 @@ async def test_report_of_a_pruned_run_exits_2_in_one_line_and_writes_no_report(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    site = Site()
-    async with serve({"/{name}": site.handle}) as server:
-        write_cards(tmp_path / "cards", server)
-        config = config_for(tmp_path)
-        for _ in range(3):
-            await crawl(config)
+    config = await store_after_runs(tmp_path, 3)
     state = str(config.state.path)
     code, out, _ = cli(capsys, "prune", "--state", state, "--keep-runs", "1")
     assert code == 0 and out.startswith("pruned 1 run (1);")
