@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from crawler.judge.cardrot import card_rot_problems
 from crawler.judge.verdicts import card_status, link_problems
 from crawler.model import Kind, Severity, worst
 
@@ -129,3 +130,21 @@ def test_the_worst_kind_sets_the_status() -> None:
     assert worst([Kind.RATE_LIMITED, Kind.SOFT_404]) is Severity.ROTTED
     assert Severity.from_label("broken") is Severity.BROKEN
     assert Severity.ROTTED.label == "rotted"
+
+
+def test_a_card_level_problem_leaves_the_streak_to_the_card() -> None:
+    """Content drift is the card's problem, not its URL's: the URL's own trend (here a URL that
+    recovered, `fixed`) is not passed on, so judging gives the problem the card's streak."""
+    recovered_page = _link(
+        url_status="ok",
+        http_status=200,
+        findings="[]",
+        link_kind="page",
+        title="Weather: sunny spells all week",
+        trend="fixed",
+        first_failed_at="2020-01-01T00:00:00Z",
+        consecutive_failures=0,
+    )
+    [problem] = card_rot_problems("Parliament passes the budget", None, [recovered_page])
+    assert problem["kind"] == "content_drift"
+    assert {"trend", "first_failed_at", "consecutive_failures"}.isdisjoint(problem)
