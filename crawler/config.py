@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_type_hints
 
+from crawler import __version__
+from crawler.config_flags import Flag, flag, flag_of
 from crawler.redact import DEFAULT_SECRET_PARAMS, redact_origin
 from crawler.text import preview
 from crawler.web.addresses import parse_resolve
@@ -25,37 +27,6 @@ LogFormat = Literal["auto", "console", "json"]
 
 class ConfigError(ValueError):
     """A usage or configuration mistake: reported in one line, exit code 2."""
-
-
-_FLAG = "flag"
-
-
-@dataclass(frozen=True, slots=True)
-class Flag:
-    """A setting's command-line flag. `linkcheck run` offers every setting that has one; its
-    type and default come from the field (a bool whose default is true gets a --no- flag)."""
-
-    name: str  # --rate-per-host
-    help: str
-    metavar: str | None = None
-    # repeatable: the values are parsed by this (ValueError: a one-line message) and added to
-    # the setting's mapping from config.yaml, not put in its place
-    append: Callable[[list[str]], dict[str, str]] | None = None
-
-    @property
-    def dest(self) -> str:
-        return self.name.removeprefix("--").replace("-", "_")
-
-
-def flag(
-    name: str,
-    help: str,
-    *,
-    metavar: str | None = None,
-    append: Callable[[list[str]], dict[str, str]] | None = None,
-) -> dict[str, Flag]:
-    """A field's metadata: the setting's flag (field type and default give the rest)."""
-    return {_FLAG: Flag(name, help, metavar, append)}
 
 
 @dataclass(slots=True)
@@ -155,7 +126,16 @@ class FetchConfig:
     max_image_pixels: int = 80_000_000  # decompression-bomb guard
     # bytes of decoded pixels in memory at once, all image decodes together (8 MP of RGB)
     image_decode_budget_bytes: int = 32_000_000
-    user_agent: str = "linkcheck/0.1 (+https://example.invalid/linkcheck)"
+    # who to tell when linkcheck misbehaves on a site: a URL (https://..., mailto:...) carried
+    # in the User-Agent, which always names linkcheck and never pretends to be a browser
+    contact_url: str | None = field(
+        default=None,
+        metadata=flag(
+            "--contact-url",
+            "where site owners reach you, sent in the User-Agent (fetch.contact_url)",
+            metavar="URL",
+        ),
+    )
     allow_private: bool = field(
         default=False,
         metadata=flag("--allow-private", "allow loopback/private/link-local addresses"),
@@ -170,6 +150,48 @@ class FetchConfig:
             append=parse_resolve,
         ),
     )
+
+    @property
+    def user_agent(self) -> str:
+        """linkcheck's User-Agent: its product token (what robots.txt groups match), its
+        version, and the contact URL, or how to set one."""
+        contact = self.contact_url or CONTACT_UNSET
+        return f"{PRODUCT_TOKEN}/{__version__} (+{contact})"
+
+
+PRODUCT_TOKEN = "linkcheck"  # the User-Agent's name, matched by robots.txt groups (RFC 9309)
+CONTACT_UNSET = "contact URL not set: set fetch.contact_url in config.yaml"
+
+
+@dataclass(slots=True)
+class RobotsConfig:
+    # read each site's robots.txt (RFC 9309) and fetch nothing it disallows; off: --no-robots,
+    # for checking one's own sites
+    enabled: bool = field(
+        default=True,
+        metadata=flag("--no-robots", "do not read robots.txt: fetch every URL (robots.enabled)"),
+    )
+    cache_hours: float = 24.0  # a robots.txt is kept in the store this long, at most 24 h
+    # a Crawl-delay (or Request-rate) above this many seconds is lowered to it, so that one site
+    # cannot hold a nightly for days; the report shows what the site asked and what was used
+    max_crawl_delay_s: float = 30.0
+    max_bytes: int = 512_000  # bytes of a robots.txt read (RFC 9309: at least 500 KiB)
+    max_redirects: int = 5  # redirects followed to a robots.txt (RFC 9309: at least 5)
+
+
+@dataclass(slots=True)
+class HostConfig:
+    """Settings for the hosts one `hosts:` pattern matches; None: the general setting."""
+
+    rate: float | None = None  # requests per second (politeness.rate_per_host)
+    concurrency: int | None = None  # requests in flight (politeness.concurrency_per_host)
+    timeout: float | None = None  # seconds for one request (fetch.timeout)
+    # extra request headers (cookies, authorization), sent to these hosts only: never to a host
+    # a redirect leads to
+    headers: dict[str, str] = field(default_factory=dict)
+    # statuses taken as healthy for these hosts (a 403 a site always gives linkcheck)
+    accept_status: list[int] = field(default_factory=list)
+    robots: bool | None = None  # read robots.txt for these hosts (robots.enabled)
 
 
 @dataclass(slots=True)
@@ -286,12 +308,18 @@ class Config:
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     redact: RedactConfig = field(default_factory=RedactConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    robots: RobotsConfig = field(default_factory=RobotsConfig)
+    # per-host settings by host name or wildcard ("*.example.com": its subdomains); the most
+    # specific pattern that matches a host wins (crawler/web/hosts.py)
+    hosts: dict[str, HostConfig] = field(default_factory=dict)
 
     def to_jsonable(self) -> dict[str, Any]:
         """The effective config, as recorded in report.json (the webhook's secret path masked)."""
         jsonable: dict[str, Any] = _jsonable(dataclasses.asdict(self))
         if self.notify.webhook_url is not None:
             jsonable["notify"]["webhook_url"] = redact_origin(self.notify.webhook_url)
+        for host in jsonable["hosts"].values():  # cookies and authorization stay secret
+            host["headers"] = dict.fromkeys(host["headers"], "***")
         return jsonable
 
 
@@ -310,16 +338,12 @@ def flagged_settings() -> Iterator[Setting]:
     """Every setting that has a flag, in the config's (and config.yaml's) order."""
     for section in dataclasses.fields(Config):
         kind = get_type_hints(Config)[section.name]
+        if not dataclasses.is_dataclass(kind):
+            continue  # hosts: a mapping of patterns, with no flags
         hints = get_type_hints(kind)
         for item in dataclasses.fields(kind):
             if (found := flag_of(item)) is not None:
                 yield Setting(section.name, item.name, hints[item.name], _default(item), found)
-
-
-def flag_of(item: dataclasses.Field[Any]) -> Flag | None:
-    """The flag a field's metadata declares, if any."""
-    found: Flag | None = item.metadata.get(_FLAG)
-    return found
 
 
 def _default(item: dataclasses.Field[Any]) -> Any:

@@ -15,7 +15,15 @@ from typing import Any, get_args, get_type_hints
 
 import yaml
 
-from crawler.config import Config, ConfigError, flag_of, parse_bound, parse_duration, quoted
+from crawler.config import (
+    Config,
+    ConfigError,
+    HostConfig,
+    parse_bound,
+    parse_duration,
+    quoted,
+)
+from crawler.config_flags import flag_of
 from crawler.text import preview, safe_text
 
 
@@ -157,7 +165,85 @@ def _merge(config: Config, raw: dict[str, Any], *, from_flags: bool) -> None:
             continue
         if not isinstance(values, dict):
             raise ConfigError(f"config section {quoted(section)} must be a mapping")
+        if section == "hosts":
+            config.hosts = {**config.hosts, **_hosts(values)}
+            continue
+        if section == "fetch" and "user_agent" in values:
+            raise ConfigError(
+                "config key fetch.user_agent is gone: linkcheck always names itself; set"
+                " fetch.contact_url to say where site owners can reach you"
+            )
         _apply(getattr(config, section), section, values, from_flags=from_flags)
+
+
+# Headers a host's settings may not set: linkcheck names itself (never a browser), and the
+# transport's own are aiohttp's to write.
+_RESERVED_HEADERS = frozenset(
+    {"user-agent", "host", "content-length", "transfer-encoding", "connection"}
+)
+_HOST_PATTERN = re.compile(r"^(\*|(\*\.)?[^\s*/:@]+)$")
+
+
+def _hosts(raw: dict[Any, Any]) -> dict[str, HostConfig]:
+    """The `hosts:` section: pattern -> settings, each checked (one line naming the pattern)."""
+    hosts = {}
+    for pattern, values in raw.items():
+        where = f"hosts.{preview(str(pattern))}"
+        if not isinstance(pattern, str) or not _HOST_PATTERN.match(pattern):
+            raise ConfigError(
+                f"{where}: not a host name or wildcard (example.com, *.example.com or *)"
+            )
+        if values is None:
+            values = {}
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where} must be a mapping of settings")
+        hosts[pattern.lower().rstrip(".")] = _host(where, values)
+    return hosts
+
+
+def _host(where: str, values: dict[Any, Any]) -> HostConfig:
+    host = HostConfig()
+    known = {f.name for f in dataclasses.fields(HostConfig)}
+    for key, value in values.items():
+        if key not in known:
+            names = ", ".join(sorted(known))
+            raise ConfigError(f"unknown config key {where}.{preview(str(key))} (known: {names})")
+        setattr(host, key, _host_value(f"{where}.{key}", key, value))
+    return host
+
+
+def _host_value(where: str, key: str, value: Any) -> Any:
+    section = where.rsplit(".", 1)[0]
+    if value is None and key in ("rate", "concurrency", "timeout", "robots"):
+        return None
+    if key in ("rate", "timeout"):
+        number = _coerce(section, key, float, value)
+        if number <= 0:
+            raise ConfigError(f"config key {where} must be above 0")
+        return number
+    if key == "concurrency":
+        count = _coerce(section, key, int, value)
+        if count < 1:
+            raise ConfigError(f"config key {where} must be at least 1")
+        return count
+    if key == "robots":
+        return _coerce(section, key, bool, value)
+    if key == "headers":
+        if not isinstance(value, dict) or any(isinstance(v, list | dict) for v in value.values()):
+            raise ConfigError(f"config key {where} must be a mapping of header: value")
+        reserved = sorted(str(k) for k in value if str(k).lower() in _RESERVED_HEADERS)
+        if reserved:
+            raise ConfigError(
+                f"config key {where} cannot set {', '.join(reserved)}: linkcheck names itself"
+                " (fetch.contact_url) and the connection's own headers are its own"
+            )
+        return {str(k): "" if v is None else str(v) for k, v in value.items()}
+    # accept_status
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 100 <= v <= 599 for v in value
+    ):
+        raise ConfigError(f"config key {where} must be a list of HTTP statuses (100-599)")
+    return list(value)
 
 
 def _validate(config: Config) -> None:
@@ -184,6 +270,13 @@ def _validate(config: Config) -> None:
     if not 0 <= config.rot.degraded_host_share <= 1 or config.rot.degraded_min_hosts < 1:
         raise ConfigError(
             "rot.degraded_host_share must be from 0 to 1 and rot.degraded_min_hosts at least 1"
+        )
+    contact = f.contact_url
+    if contact is not None and not re.match(
+        r"^(https?://[^/\s]+|mailto:[^\s@]+@[^\s@]+)\S*$", contact
+    ):
+        raise ConfigError(
+            f"fetch.contact_url must be an http(s) or mailto: URL, not {quoted(contact)}"
         )
     c = config.cards
     if c.since and c.until and c.since >= c.until:

@@ -1123,7 +1123,7 @@ def test_decodes_run_on_at_most_four_slots_and_the_configured_budget(
 
 async def test_the_session_is_set_up_as_the_politeness_and_fetch_config_say() -> None:
     politeness = HostPool(PolitenessConfig(max_in_flight=7, concurrency_per_host=3))
-    config = fast_fetch_config(user_agent="probe/9", connect_timeout=4.5)
+    config = fast_fetch_config(contact_url="https://ops.example/bot", connect_timeout=4.5)
     async with Fetcher(config, politeness) as f:
         session = f.session
         connector = session.connector
@@ -1132,7 +1132,7 @@ async def test_the_session_is_set_up_as_the_politeness_and_fetch_config_say() ->
         assert connector.use_dns_cache and connector._cached_hosts._ttl == 300
         assert connector._resolver is f._resolver
         assert session.timeout == aiohttp.ClientTimeout(total=None, sock_connect=4.5)
-        assert session.headers["User-Agent"] == "probe/9"
+        assert session.headers["User-Agent"] == "linkcheck/0.1.0 (+https://ops.example/bot)"
         assert isinstance(session.cookie_jar, aiohttp.DummyCookieJar)
         assert session.trust_env is False
         assert session._retry_connection is False  # no silent re-send around the throttle
@@ -1369,10 +1369,16 @@ async def test_a_redirect_on_the_wire_is_followed_to_its_location() -> None:
 
 
 async def test_a_checks_extra_headers_go_out_with_its_request() -> None:
-    async with serve({"/": ok()}) as server, open_fetcher(user_agent="probe/2") as f:
+    async with (
+        serve({"/": ok()}) as server,
+        open_fetcher(contact_url="mailto:ops@example.org") as f,
+    ):
         await f.check(server.url("/"), PAGE, {"If-None-Match": '"v1"'})
     [seen] = server.requests
-    assert (seen.headers["If-None-Match"], seen.headers["User-Agent"]) == ('"v1"', "probe/2")
+    assert (seen.headers["If-None-Match"], seen.headers["User-Agent"]) == (
+        '"v1"',
+        "linkcheck/0.1.0 (+mailto:ops@example.org)",
+    )
 
 
 async def test_each_redirect_hop_waits_for_its_own_hosts_slot() -> None:

@@ -20,7 +20,6 @@ from crawler.web.politeness import (
     Limits,
     Permit,
     PreciseThrottler,
-    _throttler_for,
     retry_after_seconds,
 )
 from crawler.web.urls import host_key
@@ -247,7 +246,7 @@ async def test_a_window_frees_only_after_its_period(clock: FakeClock) -> None:
 def test_a_rate_becomes_a_whole_number_of_requests_per_period(
     rate: float, count: int, period: float
 ) -> None:
-    throttler = _throttler_for(rate, margin_s=0.2)
+    throttler = PreciseThrottler.for_rate(rate, margin_s=0.2)
     assert throttler.rate_limit == count
     assert throttler.period == pytest.approx(period + 0.2)  # the margin on top of the period
     assert throttler.spacing == pytest.approx((period + 0.2) / count / 2)

@@ -56,6 +56,10 @@ class Kind(StrEnum):
     AMP_CACHE_MISMATCH = "amp_cache_mismatch"
     AMP_RETIRED = "amp_retired"
     CHECK_FAILED = "check_failed"  # linkcheck itself failed on this input: could not verify
+    # could not verify: the site decided we may not look (robots.txt, bot protection)
+    ROBOTS_DISALLOWED = "robots_disallowed"
+    ROBOTS_UNAVAILABLE = "robots_unavailable"
+    BOT_BLOCKED = "bot_blocked"
     # invalid: the card itself must be fixed
     CARD_PARSE_ERROR = "card_parse_error"
     CARD_MISSING_FIELD = "card_missing_field"
@@ -97,6 +101,9 @@ _WARNING = {
     Kind.AMP_CACHE_MISMATCH,
     Kind.AMP_RETIRED,
     Kind.CHECK_FAILED,
+    Kind.ROBOTS_DISALLOWED,
+    Kind.ROBOTS_UNAVAILABLE,
+    Kind.BOT_BLOCKED,
 }
 _INVALID = {
     Kind.CARD_PARSE_ERROR,
@@ -104,6 +111,12 @@ _INVALID = {
     Kind.CARD_INVALID_FIELD,
     Kind.INVALID_URL,
 }
+
+# What says nothing about the link: the site would not let us look. A URL (or card) whose only
+# trouble is one of these keeps its streak as it was (crawler/judge/history.py).
+UNVERIFIED: frozenset[Kind] = frozenset(
+    {Kind.ROBOTS_DISALLOWED, Kind.ROBOTS_UNAVAILABLE, Kind.BOT_BLOCKED}
+)
 
 SEVERITY_OF: dict[Kind, Severity] = {
     **{k: Severity.BROKEN for k in _BROKEN},
@@ -131,6 +144,22 @@ FIX_HINTS: dict[Kind, tuple[str, str]] = {
         "linkcheck could not judge this link (an internal error, logged with the URL): nothing to"
         " fix in the card; report it if it repeats.",
         "Nothing to fix in the card; report it if it repeats.",
+    ),
+    Kind.ROBOTS_DISALLOWED: (
+        "The site's robots.txt asks crawlers not to fetch this URL (the rule is in the detail):"
+        " check it by hand, or, for your own site, allow linkcheck or set robots: false for the"
+        " host in config.yaml.",
+        "Check it by hand; for your own site, allow linkcheck in its robots.txt.",
+    ),
+    Kind.ROBOTS_UNAVAILABLE: (
+        "The site's robots.txt answered with a server error, so nothing on the site was fetched"
+        " this run (RFC 9309): it is retried next run.",
+        "Nothing to fix in the card: the site's robots.txt failed; it is retried next run.",
+    ),
+    Kind.BOT_BLOCKED: (
+        "Bot protection answered instead of the page (the evidence is in the detail): check it in"
+        " a browser; ask the site to allow linkcheck, or set headers for the host in config.yaml.",
+        "Check it in a browser; the site's bot protection blocked linkcheck.",
     ),
     Kind.NOT_FOUND: (
         "Remove the link or point it at an archived copy.",

@@ -117,8 +117,20 @@ class PreciseThrottler(Throttler):
     def __init__(self, rate_limit: int, period: float = 1.0, margin_s: float = 0.05) -> None:
         super().__init__(rate_limit=rate_limit, period=period + margin_s, retry_interval=0.005)
         self._tokens: deque[list[float]] = deque()
+        self.margin_s = margin_s
         self.spacing = self.period / rate_limit / 2
         self._next_grant = 0.0
+
+    @classmethod
+    def for_rate(cls, rate_per_second: float, margin_s: float) -> PreciseThrottler:
+        return cls(*_window(rate_per_second), margin_s=margin_s)
+
+    def set_rate(self, rate_per_second: float) -> None:
+        """From now on, at most this rate. The grants already in the window still count, so a
+        lower rate holds at once and a higher one only frees what the window allows."""
+        count, period = _window(rate_per_second)
+        self.rate_limit, self.period = count, period + self.margin_s
+        self.spacing = self.period / count / 2
 
     def flush(self) -> None:
         now = time.monotonic()
@@ -157,12 +169,12 @@ class Permit:
         self._token[0] = max(self._token[0], time.monotonic())
 
 
-def _throttler_for(rate_per_second: float, margin_s: float) -> PreciseThrottler:
+def _window(rate_per_second: float) -> tuple[int, float]:
     """A whole number of requests per period: 0.5/s becomes 1 per 2 s, 20/s stays 20 per 1 s."""
     if rate_per_second >= 1:
         count = int(rate_per_second)
-        return PreciseThrottler(count, period=count / rate_per_second, margin_s=margin_s)
-    return PreciseThrottler(1, period=1 / rate_per_second, margin_s=margin_s)
+        return count, count / rate_per_second
+    return 1, 1 / rate_per_second
 
 
 @dataclass
@@ -207,7 +219,9 @@ class HostPool:
         if slot is None:
             slot = HostSlot(
                 key=key,
-                throttler=_throttler_for(self._config.rate_per_host, self._config.jitter_margin_s),
+                throttler=PreciseThrottler.for_rate(
+                    self._config.rate_per_host, self._config.jitter_margin_s
+                ),
                 in_flight=asyncio.Semaphore(self.limits.in_flight_per_host),
             )
             self._slots[key] = slot
