@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from asyncio_throttle.throttler import Throttler
 
 from crawler.config import PolitenessConfig
+from crawler.web.hosts import HostRules
 from crawler.web.urls import HostKey
 
 RETRY_AFTER_STATUSES = frozenset({429, 503})  # the answers whose Retry-After we honour
@@ -182,11 +183,34 @@ class HostSlot:
     key: HostKey
     throttler: PreciseThrottler
     in_flight: asyncio.Semaphore
+    configured_rate: float  # requests per second the config allows this host
+    rate: float = 0.0  # the rate in force now (never above `ceiling`)
+    robots_interval: float | None = None  # seconds between requests robots.txt asks for
     gate: asyncio.Lock = field(default_factory=asyncio.Lock)
     paused_until: float = 0.0  # monotonic time before which nothing is sent to this host
     requests: int = 0
     last_retry_after: float = -1e9  # monotonic time of the last Retry-After from this host
     answered_since_retry_after: bool = True
+
+    def __post_init__(self) -> None:
+        self.rate = self.rate or self.configured_rate
+
+    @property
+    def ceiling(self) -> float:
+        """The most this host ever gets: its configured rate, and robots.txt's Crawl-delay."""
+        if self.robots_interval:
+            return min(self.configured_rate, 1 / self.robots_interval)
+        return self.configured_rate
+
+    def set_rate(self, rate: float) -> None:
+        """Requests per second from now on, at most the ceiling."""
+        self.rate = min(rate, self.ceiling)
+        self.throttler.set_rate(self.rate)
+
+    def obey_robots(self, interval_s: float) -> None:
+        """robots.txt asks for at least `interval_s` seconds between requests."""
+        self.robots_interval = interval_s
+        self.set_rate(self.rate)
 
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
@@ -207,8 +231,9 @@ class HostSlot:
 class HostPool:
     """Creates slots lazily; holds the global in-flight cap."""
 
-    def __init__(self, config: PolitenessConfig) -> None:
+    def __init__(self, config: PolitenessConfig, rules: HostRules | None = None) -> None:
         self._config = config
+        self._rules = rules  # per-host rate and concurrency (config.yaml's hosts:)
         self.limits = Limits.of(config)
         self._slots: dict[HostKey, HostSlot] = {}
         self._global = asyncio.Semaphore(self.limits.in_flight)
@@ -217,12 +242,15 @@ class HostPool:
     def slot(self, key: HostKey) -> HostSlot:
         slot = self._slots.get(key)
         if slot is None:
+            rate, concurrency = self._config.rate_per_host, self.limits.in_flight_per_host
+            if self._rules is not None:
+                settings = self._rules.for_host(key)
+                rate, concurrency = settings.rate, settings.concurrency
             slot = HostSlot(
                 key=key,
-                throttler=PreciseThrottler.for_rate(
-                    self._config.rate_per_host, self._config.jitter_margin_s
-                ),
-                in_flight=asyncio.Semaphore(self.limits.in_flight_per_host),
+                throttler=PreciseThrottler.for_rate(rate, self._config.jitter_margin_s),
+                in_flight=asyncio.Semaphore(concurrency),
+                configured_rate=rate,
             )
             self._slots[key] = slot
         return slot
