@@ -383,10 +383,11 @@ class Corpus:
     def t_star(self, rate: float) -> float:
         return max((n / rate for n in self.truth.unique_urls_by_host.values()), default=0.0)
 
-    def required_requests_by_host(self, retries: int) -> dict[str, int]:
+    def required_requests_by_host(self, retries: int, *, robots_txt: bool) -> dict[str, int]:
         """Per host: its unique URLs plus the requests the behaviours force under the shared
-        settings (redirect hops, retries). A tool that makes fewer cannot be right on them."""
-        required = dict(self.truth.unique_urls_by_host)
+        settings (redirect hops, retries), and its robots.txt for a tool that reads it. A tool
+        that makes fewer cannot be right on them."""
+        required = {host: n + robots_txt for host, n in self.truth.unique_urls_by_host.items()}
         for card in self.truth.cards.values():
             extra = extra_requests(card.behaviour, retries)
             if extra and card.url and not card.filtered:
@@ -394,9 +395,9 @@ class Corpus:
                 required[host] = required.get(host, 0) + extra
         return required
 
-    def t_star_required(self, rate: float, retries: int) -> float:
+    def t_star_required(self, rate: float, retries: int, *, robots_txt: bool) -> float:
         """T* on the requests the settings require, not just the unique URLs."""
-        by_host = self.required_requests_by_host(retries)
+        by_host = self.required_requests_by_host(retries, robots_txt=robots_txt)
         return max((n / rate for n in by_host.values()), default=0.0)
 
 
@@ -829,7 +830,9 @@ def summarise_run(
 ) -> dict[str, Any]:
     report = analyse(records, rate=s.rate, unique_urls_by_host=corpus.truth.unique_urls_by_host)
     t_star = corpus.t_star(s.rate)
-    t_star_required = corpus.t_star_required(s.rate, s.retries)
+    # linkcheck reads each host's robots.txt (one request per host); the peers run without
+    reads_robots = tool == "linkcheck" and "--no-robots" in linkcheck_run_options()
+    t_star_required = corpus.t_star_required(s.rate, s.retries, robots_txt=reads_robots)
     cpu = measured.user_s + measured.sys_s
     acc = accuracy(corpus.truth, tool_card_statuses(tool, corpus, output))
     return {

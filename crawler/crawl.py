@@ -37,7 +37,9 @@ from crawler.store.prune import prune_after_run
 from crawler.store.records import RunRow
 from crawler.web.archive import ArchiveClient
 from crawler.web.fetch import Fetcher
-from crawler.web.politeness import HostPool
+from crawler.web.hosts import HostRules
+from crawler.web.politeness import HOST_COUNTERS, HostPool
+from crawler.web.robots import robots_gate
 from crawler.web.scheduler import CheckFn, ResultFn, Scheduler
 from crawler.web.spill import UrlSet
 from crawler.web.urls import HostKey
@@ -70,6 +72,7 @@ class Crawl:
         self.progress = progress
         self.grace_s = grace_s
         self.resume = resume
+        self.host_rules = HostRules(config)  # config.yaml's hosts:, for every part that asks
         self._stop = asyncio.Event()
         self.stop_reason: str | None = None
         self._store_failure: Exception | None = None
@@ -101,7 +104,7 @@ class Crawl:
             store=str(store.path),
         )
         started = time.monotonic()
-        pool = HostPool(self.config.politeness)
+        pool = HostPool(self.config.politeness, self.host_rules)
         seen = UrlSet()
         requests_before = counters.get("requests_made", 0)
         store.count_requests(run_id, lambda: requests_before + pool.requests)
@@ -113,9 +116,7 @@ class Crawl:
             self.progress.close()
             counters["urls_unique"] = len(seen)
             counters["requests_made"] = requests_before + pool.requests
-            counters["requests_by_host"] = _add_counts(
-                counters.get("requests_by_host", {}), pool.requests_by_host()
-            )
+            counters.update(pool.host_counters(counters))
             degraded = self._end_run(run_id, state, counters)
         report_path, html_path = self._write_reports(run_id)
         by_status = summary_section(store, run_id)["by_status"]
@@ -148,7 +149,8 @@ class Crawl:
         flusher: asyncio.Task[None] | None = None
         scheduler: Scheduler | None = None
         try:
-            async with Fetcher(self.config.fetch, pool) as fetcher:
+            robots = robots_gate(self.config, pool, self.store, self.host_rules)
+            async with Fetcher(self.config.fetch, pool, self.host_rules, robots) as fetcher:
                 checks, rot = self._url_checks(fetcher, pool)
                 scheduler = Scheduler(
                     self._checker(run_id, checks),
@@ -159,6 +161,9 @@ class Crawl:
                 flusher = asyncio.create_task(_flush_periodically(self.store, self._store_failed))
                 await self._feed(run_id, scheduler, seen, already, counters)
                 state = await self._drain(scheduler, counters)
+                consulted = robots.counters() if robots is not None else {}
+                # merged with the part before a --resume
+                counters["robots"] = {**counters.get("robots", {}), **consulted}
                 if rot is not None:
                     counters["soft_404_probes"] = rot.probes_sent
                 if self._store_failure is not None:
@@ -200,7 +205,7 @@ class Crawl:
     ) -> tuple[UrlChecks, PageRotChecker | None]:
         """The checks of one URL in their order: its answer's, page rot, then the archive."""
         config = self.config
-        answers = AnswerChecker(fetcher, config.fetch)
+        answers = AnswerChecker(fetcher, config.fetch, self.host_rules)
         rot = PageRotChecker(answers.check) if config.rot.soft_404_probe else None
         steps = [page_rot_step(rot)] if rot is not None else []
         if config.archive.enabled:
@@ -282,8 +287,9 @@ class Crawl:
                 raise ConfigError(f"no interrupted run to resume in {store.path}")
             store.reopen_run(previous.id)
             already = store.checked_urls(previous.id)
-            if "requests_by_host" in previous.counters:
-                counters["requests_by_host"] = previous.counters["requests_by_host"]
+            # merged with the rest of the run's at its end (HostPool.host_counters)
+            kept = (*HOST_COUNTERS, "robots")
+            counters.update({k: v for k, v in previous.counters.items() if k in kept})
             # saved with every result, so known even when the run was killed with -9
             counters["requests_made"] = previous.requests_made
             counters["resumed"] = previous.counters.get("resumed", 0) + 1
@@ -395,10 +401,6 @@ def _count_card(card: CardRecord, counters: dict[str, Any]) -> bool:
     invalid = card.disposition is Disposition.INVALID
     counters["cards_invalid" if invalid else "cards_checked"] += 1
     return True
-
-
-def _add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
-    return {k: a.get(k, 0) + b.get(k, 0) for k in sorted(a.keys() | b.keys())}
 
 
 async def _first_of(*aws: Any) -> None:

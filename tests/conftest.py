@@ -6,12 +6,16 @@ after each test; `debug_logs` captures every log line of one."""
 import logging
 import os
 from collections.abc import Iterator, MutableMapping
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import structlog
 import structlog.testing
+from clocks import FakeClock
 from hypothesis import HealthCheck, settings
+
+import crawler.web.politeness
 
 settings.register_profile(
     "dev", deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
@@ -39,3 +43,11 @@ def debug_logs() -> Iterator[list[MutableMapping[str, Any]]]:
             yield logs
     finally:
         structlog.configure(**saved)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """crawler.web.politeness's time.monotonic, moved by hand (`clock.now += 5`)."""
+    fake = FakeClock()
+    monkeypatch.setattr(crawler.web.politeness, "time", SimpleNamespace(monotonic=fake.monotonic))
+    return fake

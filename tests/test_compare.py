@@ -260,19 +260,22 @@ def test_t_star_on_required_requests_adds_hops_and_retries(tmp_path: Path) -> No
     hosts = ["127.0.0.10", "127.0.0.11"]
     truth = generate(tmp_path / "mixed", 300, hosts=hosts, port=8811, seed=3)
     corpus = Corpus("mixed", tmp_path / "mixed", truth, {}, [])
-    required = corpus.required_requests_by_host(retries=2)
+    required = corpus.required_requests_by_host(retries=2, robots_txt=False)
     extra = sum(
         extra_requests(c.behaviour, 2) for c in truth.cards.values() if not c.filtered and c.url
     )
     assert extra > 0
     assert sum(required.values()) == sum(truth.unique_urls_by_host.values()) + extra
-    assert corpus.t_star_required(20, 2) > corpus.t_star(20)
+    assert corpus.t_star_required(20, 2, robots_txt=False) > corpus.t_star(20)
+    # a tool that reads robots.txt needs one more request per host
+    with_robots = corpus.required_requests_by_host(retries=2, robots_txt=True)
+    assert with_robots == {host: n + 1 for host, n in required.items()}
     assert extra_requests("slow", 5) == 5 and extra_requests("chain", 0) == 3
     assert extra_requests("healthy", 2) == 0 and extra_requests("http_404", 2) == 0
     healthy = generate(tmp_path / "healthy", 50, hosts=hosts, port=8811, seed=3,
                        mix={"healthy": 1.0})  # fmt: skip
     calm = Corpus("healthy", tmp_path / "healthy", healthy, {}, [])
-    assert calm.t_star_required(20, 2) == calm.t_star(20)
+    assert calm.t_star_required(20, 2, robots_txt=False) == calm.t_star(20)
 
 
 def _rec(t: float, path: str, status: int = 200, host: str = "127.0.0.10") -> RequestRecord:

@@ -207,7 +207,8 @@ async def test_second_run_on_same_store_exits_2_naming_the_first(tmp_path: Path)
     assert code == 2, err
     assert "another linkcheck run holds" in err and "pid" in err
     assert first_code == 0, first_err
-    assert server.paths() == ["/story"]  # the refused run sent nothing
+    # the first run's robots.txt and page; the refused run sent nothing
+    assert server.paths() == ["/robots.txt", "/story"]
 
 
 def write_card(folder: Path, name: str, url: str) -> None:

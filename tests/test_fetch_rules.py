@@ -1200,15 +1200,13 @@ async def test_a_check_reports_its_time_in_milliseconds(monkeypatch: pytest.Monk
 # -- on the wire (loopback servers) -------------------------------------------------------------
 
 
-async def test_only_a_2xx_answers_body_is_read() -> None:
+async def test_a_body_is_read_only_for_a_2xx_or_a_bot_walls_status() -> None:
     body = b"<title>x</title>"
-    routes = {f"/{code}": status(code, body=body) for code in (200, 299, 300, 404, 500)}
+    codes = (200, 299, 300, 403, 404, 500)  # 403: its prefix, for crawler/judge/botwall.py
+    routes = {f"/{code}": status(code, body=body) for code in codes}
     async with serve(routes) as server, open_fetcher(retries=0) as f:
-        read = {
-            c: (await f.check(server.url(f"/{c}"), PAGE)).bytes_read
-            for c in (200, 299, 300, 404, 500)
-        }
-    assert read == {200: len(body), 299: len(body), 300: 0, 404: 0, 500: 0}
+        read = {c: (await f.check(server.url(f"/{c}"), PAGE)).bytes_read for c in codes}
+    assert read == {200: len(body), 299: len(body), 300: 0, 403: len(body), 404: 0, 500: 0}
 
 
 async def test_a_reason_the_server_gives_is_kept() -> None:

@@ -96,18 +96,19 @@ async def test_max_age_reuses_healthy_results_and_rechecks_failures(tmp_path: Pa
         write_card(tmp_path / "cards", "gone", server.url("/gone"))
         config = config_for(tmp_path)  # default max-age 7d
         await crawl(config)
-        assert Counter(server.paths()) == {"/fine": 1, "/gone": 1}
+        assert Counter(server.paths()) == {"/robots.txt": 1, "/fine": 1, "/gone": 1}
         result, report = await crawl(config)
-        # the healthy URL is not fetched again; the failed one always is
-        assert Counter(server.paths()) == {"/fine": 1, "/gone": 2}
+        # the healthy URL is not fetched again; the failed one always is (robots.txt's 404
+        # comes from the store)
+        assert Counter(server.paths()) == {"/robots.txt": 1, "/fine": 1, "/gone": 2}
         fine = next(u for u in report["urls"] if u["url"].endswith("/fine"))
         assert fine["reused_from"] == 1 and fine["status"] == "ok"
         assert result.counters["urls_reused"] == 1
         assert {c["path"]: c["status"] for c in report["cards"]} == {
             "fine.md": "ok", "gone.md": "broken"}  # fmt: skip
-        config.recheck.full = True  # --full ignores the store
+        config.recheck.full = True  # --full ignores the store, its robots.txt too
         await crawl(config)
-        assert Counter(server.paths()) == {"/fine": 2, "/gone": 3}
+        assert Counter(server.paths()) == {"/robots.txt": 2, "/fine": 2, "/gone": 3}
 
 
 def web_status(code: int) -> Switchable:
@@ -216,7 +217,7 @@ async def test_signal_writes_a_partial_report(tmp_path: Path, signum: int, code:
         proc.send_signal(signum)
         _, err = await asyncio.wait_for(proc.communicate(), 20)
         assert proc.returncode == code, err.decode()
-        requested = len(server.requests)
+        requested = len([r for r in server.requests if r.path != "/robots.txt"])
     report = json.loads((tmp_path / "out" / "report.partial.json").read_text())
     assert report["run"]["state"] == "interrupted"
     assert 0 < report["run"]["urls_checked"] < 60

@@ -96,6 +96,11 @@ class Site:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}/{path}"
 
+    @property
+    def pages(self) -> list[str]:
+        """The cards' URLs requested: `hits` less each run's robots.txt."""
+        return [h for h in self.hits if h != "/robots.txt"]
+
     def run_args(
         self, *extra: str, state: Path | None = None, out: Path | None = None
     ) -> list[str]:
@@ -250,7 +255,7 @@ def test_zero_length_store_is_a_new_store(site: Site, capsys: pytest.CaptureFixt
     site.state.touch()
     code, err = cli_run(capsys, site.run_args())
     assert code == ExitCode.OK, err
-    assert len(site.hits) == CARDS
+    assert len(site.pages) == CARDS and site.hits.count("/robots.txt") == 1
 
 
 @needs_file_modes
@@ -498,13 +503,14 @@ def test_full_disk_while_writing_the_report_keeps_the_previous_report_and_the_re
     assert "Traceback" not in err
     assert _reports(site.out) == before  # byte for byte, and no temp file left behind
     assert [r.state for r in runs_of(site.state)] == ["finished", "finished"]
-    assert len(site.hits) == 2 * CARDS
+    # the second run's robots.txt came from the store
+    assert len(site.pages) == 2 * CARDS and site.hits.count("/robots.txt") == 1
     # once the disk has room, `linkcheck report` rebuilds the lost reports from the store
     disk_full.disarm()
     code, err = cli_run(capsys, ["report", "--state", str(site.state), "--out", str(site.out)])
     assert code == ExitCode.OK, err
     assert json.loads(report_json.read_text())["run"]["id"] == 2
-    assert len(site.hits) == 2 * CARDS
+    assert len(site.hits) == 2 * CARDS + 1  # no request since: the two runs' pages, one robots.txt
 
 
 def test_report_command_keeps_the_previous_dashboard_when_its_write_fails(
@@ -663,7 +669,7 @@ def test_internal_error_is_exit_3_logged_and_the_run_resumes(
     assert sorted(u["url"] for u in report["urls"]) == sorted(
         site.url(f"c{n}") for n in range(CARDS)
     )
-    assert len(site.hits) <= CARDS + CARDS // 2  # what was in flight at the failure goes again
+    assert len(site.pages) <= CARDS + CARDS // 2  # what was in flight at the failure goes again
 
 
 def test_store_disk_full_mid_run_is_exit_2_and_the_run_resumes(
@@ -687,7 +693,7 @@ def test_store_disk_full_mid_run_is_exit_2_and_the_run_resumes(
     code, err = cli_run(capsys, site.run_args("--resume"))
     assert code == ExitCode.OK, err
     assert [r.state for r in runs_of(site.state)] == ["finished"]
-    assert len(site.hits) == CARDS  # nothing fetched twice
+    assert len(site.pages) == CARDS  # nothing fetched twice
 
 
 def test_exit_codes_are_documented_in_help_and_readme(
@@ -846,7 +852,7 @@ cp {out}/report.json {keep}/rebuilt.json
     assert_one_line(
         Path(f"{keep}.3.err").read_text(), f"linkcheck: error: {out}: cannot write reports there"
     )
-    assert len(site.hits) == 2 * first_requests
+    assert len(site.pages) == 2 * first_requests and site.hits.count("/robots.txt") == 1
     # the second run's results were kept: `linkcheck report` rebuilt its report afterwards
     assert Path(f"{keep}.4.rc").read_text().strip() == "0", Path(f"{keep}.4.err").read_text()
     assert json.loads((keep / "rebuilt.json").read_text())["run"]["id"] == 2

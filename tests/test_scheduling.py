@@ -12,6 +12,7 @@ from collections import defaultdict
 from types import SimpleNamespace
 
 import pytest
+from clocks import FakeClock
 
 import crawler.web.politeness
 from crawler.config import PolitenessConfig
@@ -33,23 +34,6 @@ def max_in_window(times: list[float], window: float = 1.0) -> int:
             lo += 1
         best = max(best, hi - lo + 1)
     return best
-
-
-class FakeClock:
-    """time.monotonic for crawler.web.politeness, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(crawler.web.politeness, "time", SimpleNamespace(monotonic=fake.monotonic))
-    return fake
 
 
 class FakeSleeps:

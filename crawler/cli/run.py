@@ -37,6 +37,9 @@ def run_command(config: Config, *, resume: bool) -> int:
             log.warning("stale_lock_taken_over", previous=lock.took_over)
         with session(Store(config.state.path), resume_hint=True) as store:
             store.check_usable()
+            if config.fetch.contact_url is None:
+                # site owners who see linkcheck in their logs should be able to reach its operator
+                log.warning("contact_url_unset", hint="set fetch.contact_url or --contact-url")
             try:
                 result, signum = asyncio.run(_crawl(config, store, resume=resume))
             except ReportWriteError as exc:

@@ -8,15 +8,21 @@ URL or card that fails no more is `fixed`. Only finished runs write history, onc
 A failure in a degraded run (crawler/judge/degraded.py: most hosts unreachable) says more about
 the network than about the link: it leaves the history as it was, neither starting nor
 extending a streak. A healthy outcome in a degraded run still counts.
+
+An outcome that is only "could not verify" (crawler.model.UNVERIFIED: robots.txt, bot walls) says
+nothing about the link at all: it is held the same way, failing or not, so it neither extends a
+streak, nor breaks it, nor makes it `fixed`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
 
 from crawler.config import RotConfig
+from crawler.model import UNVERIFIED
 from crawler.store.records import StreakState
 
 RECENT_RUNS = 10  # how many past outcomes are kept to tell flapping from a streak
@@ -44,10 +50,11 @@ def next_streak(
     at: str,
     rules: RotConfig,
     degraded: bool = False,
+    unverified: bool = False,
 ) -> Streak:
     """Fold one more run's outcome into the history so far (None: no history yet); a failure
-    in a `degraded` run is held, not folded in."""
-    if failing and degraded:
+    in a `degraded` run, and an `unverified` outcome, are held, not folded in."""
+    if unverified or (failing and degraded):
         return _held(previous, at=at, rules=rules)
     before_failures = previous.consecutive_failures if previous else 0
     before_recent = previous.recent if previous else ""
@@ -67,6 +74,12 @@ def next_streak(
     else:
         trend = "ongoing"
     return Streak(first, last_healthy, consecutive, recent, trend)
+
+
+def unverified(kinds: Iterable[str], *, failing: bool) -> bool:
+    """Nothing was learned of the link this run: nothing fails, and something could not be
+    verified (a kind of UNVERIFIED among `kinds`)."""
+    return not failing and any(kind in UNVERIFIED for kind in kinds)
 
 
 def _held(previous: StreakState | None, *, at: str, rules: RotConfig) -> Streak:

@@ -2,8 +2,11 @@
 image decoded within the decode budget, a page's title).
 
 The fetcher brings back facts; `AnswerChecker.check` fetches and judges them, in this order:
-status (a failing one ends it), a permanent move, not modified (nothing new to look at), then
-the body: an image is decoded, a page is read for its title and kept for the page rot checks.
+a status the final URL's host is configured to give (`hosts:` accept_status: healthy, nothing
+more), a bot wall (crawler.judge.botwall: bot_blocked, nothing more), status (a failing one ends
+it), a permanent move, not modified (nothing new to look at), then the body: an image is decoded,
+a page is read for its title and kept for the page rot checks. Whatever ends the judging early
+drops the body, so no page rot check and no archive look-up follows.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Mapping
 import structlog
 
 from crawler.config import FetchConfig
+from crawler.judge.botwall import bot_wall
 from crawler.judge.html import page_title
 from crawler.judge.images.check import decode_cost, inspect_image
 from crawler.judge.images.pixels import DecodeBudget
@@ -23,6 +27,8 @@ from crawler.text import safe_text
 from crawler.web.answer import status_text
 from crawler.web.failures import internal_error
 from crawler.web.fetch import Fetcher
+from crawler.web.hosts import HostRules
+from crawler.web.urls import host_of
 
 log = structlog.get_logger(__name__)
 
@@ -31,7 +37,7 @@ _PERMANENT = frozenset({301, 308})
 
 def status_finding(status: int, reason: str) -> Finding | None:
     """The finding for a final (non-followed) status; None when healthy (2xx, 304)."""
-    if 200 <= status < 300 or status == 304:
+    if healthy_status(status):
         return None
     text = status_text(status, reason)
     if not 100 <= status <= 599:
@@ -49,6 +55,10 @@ def status_finding(status: int, reason: str) -> Finding | None:
     if 300 <= status < 400:  # a redirect we could not follow (300, or no Location)
         return Finding(Kind.SERVER_ERROR, f"{text} without a Location to follow")
     return Finding(Kind.SERVER_ERROR, text)
+
+
+def healthy_status(status: int) -> bool:
+    return 200 <= status < 300 or status == 304
 
 
 def moved_permanently(outcome: UrlOutcome) -> Finding | None:
@@ -101,8 +111,11 @@ class AnswerChecker:
     """A URL fetched and its final answer judged; the page's body and headers stay on the
     outcome for the page rot checks (crawler.judge.urlcheck drops them)."""
 
-    def __init__(self, fetcher: Fetcher, config: FetchConfig) -> None:
+    def __init__(
+        self, fetcher: Fetcher, config: FetchConfig, rules: HostRules | None = None
+    ) -> None:
         self._fetcher = fetcher
+        self._rules = rules  # None: no host accepts any status
         self.images = ImageCheck(config)
 
     async def check(
@@ -121,9 +134,14 @@ class AnswerChecker:
         """The final answer's findings, in order; nothing when no final answer came."""
         if outcome.http_reason is None or outcome.http_status is None:
             return
-        failing = status_finding(outcome.http_status, outcome.http_reason)
-        if failing is not None:
-            outcome.findings.append(failing)
+        if self.accepted(outcome):
+            outcome.body = outcome.response_headers = None
+            return
+        status, headers = outcome.http_status, outcome.response_headers
+        ended = bot_wall(status, headers, outcome.body, outcome.content_type)
+        ended = ended or status_finding(status, outcome.http_reason)
+        if ended is not None:
+            outcome.findings.append(ended)
             outcome.body = outcome.response_headers = None
             return
         moved = moved_permanently(outcome)
@@ -136,6 +154,14 @@ class AnswerChecker:
             await self._image(outcome)
         else:
             outcome.title = page_title(outcome.body or b"", outcome.content_type)
+
+    def accepted(self, outcome: UrlOutcome) -> bool:
+        """A status that fails elsewhere but that the final URL's host is configured to give
+        (`hosts:` accept_status: a 403 a site always gives linkcheck)."""
+        status, host = outcome.http_status, host_of(outcome.final_url or outcome.url)
+        if self._rules is None or status is None or host is None or healthy_status(status):
+            return False
+        return status in self._rules.for_host(host).accept_status
 
     async def _image(self, outcome: UrlOutcome) -> None:
         body, outcome.body, outcome.response_headers = outcome.body or b"", None, None

@@ -12,7 +12,7 @@ import structlog
 from crawler.config import RotConfig
 from crawler.judge.cardrot import card_rot_problems
 from crawler.judge.degraded import run_reach
-from crawler.judge.history import next_streak
+from crawler.judge.history import next_streak, unverified
 from crawler.judge.verdicts import card_status, link_problems
 from crawler.model import FAILING, UNCHECKED, Kind, Problem, Severity
 from crawler.store.database import Store
@@ -36,7 +36,8 @@ def judge_cards(
     history after this run too: folded into the history for a finished run; for a `partial`
     one (interrupted) shown in the verdict but not recorded, and a card whose links were not
     all checked is `unchecked` unless what was checked already fails it. A `degraded` run's
-    failures are held, not folded in (crawler/judge/history.py).
+    failures, and a card whose only trouble could not be verified, are held, not folded in
+    (crawler/judge/history.py).
 
     Returns how many links were left unchecked."""
     verdicts: list[CardVerdict] = []
@@ -102,7 +103,12 @@ def _verdict(
             path, status, json.dumps(problems), state.first_failed_at if state else None,
             None, state.consecutive_failures if state else None,
         )  # fmt: skip
-    streak = next_streak(state, failing=status in FAILING, at=at, rules=rules, degraded=degraded)
+    failing = status in FAILING
+    # a card whose only trouble is a link that could not be verified keeps its streak as it was
+    held = unverified((p["kind"] for p in problems), failing=failing)
+    streak = next_streak(
+        state, failing=failing, at=at, rules=rules, degraded=degraded, unverified=held
+    )
     for problem in problems:
         # a problem of a URL that fails carries the URL's own history; others (a wrong image
         # size, a card-level problem) carry the card's
@@ -127,7 +133,8 @@ def record_url_history(
 ) -> None:
     """Fold this run's URL results into each URL's streak; once per finished run. For a
     `partial` (interrupted) run the streaks are shown on its results, not recorded. A
-    `degraded` run's failures are held, not folded in (crawler/judge/history.py)."""
+    `degraded` run's failures, and a result that could not be verified (a bot wall, robots.txt),
+    are held, not folded in (crawler/judge/history.py)."""
     histories: list[UrlHistory] = []
     for result in urls_to_fold(store, run_id):
         if result.state is not None and result.state.last_run_id == run_id:
@@ -137,9 +144,11 @@ def record_url_history(
             histories.append(UrlHistory(result.url, None, 0, None))
             continue
         failing = result.status in FAILING
+        kinds = (finding["kind"] for finding in json.loads(result.findings))
         streak = next_streak(
-            result.state, failing=failing, at=result.checked_at, rules=rules, degraded=degraded
-        )
+            result.state, failing=failing, at=result.checked_at, rules=rules, degraded=degraded,
+            unverified=unverified(kinds, failing=failing),
+        )  # fmt: skip
         histories.append(
             UrlHistory(result.url, streak.first_failed_at, streak.consecutive_failures,
                        streak.trend, streak.last_healthy_at, None if partial else streak.recent)

@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from crawler.sim.botwalls import LOOKALIKES, WALLS
+
 # Which link carries a behaviour: webUrl ("page"), images[0].url ("image"), ampWebUrl ("amp"),
 # cdnAmpWebUrl ("cdn").
 Target = Literal["page", "image", "amp", "cdn"]
@@ -30,6 +32,27 @@ class Behaviour:
 
 
 _B = Behaviour
+# Bot walls (crawler.sim.botwalls): every vendor's wall as a 403 and as a 503, AWS WAF's own 202
+# and LinkedIn's 999, all "could not verify"; and the same vendors in front of a healthy article.
+BOTWALL_PATHS: Final[dict[str, str]] = {
+    **{
+        f"botwall_{vendor.replace('-', '_')}_{status}": f"/botwall/{vendor}/{status}"
+        for vendor in WALLS
+        if vendor != "linkedin"
+        for status in (403, 503)
+    },
+    "botwall_awswaf_202": "/botwall/awswaf/202",
+    "botwall_linkedin_999": "/botwall/linkedin/999",
+    **{f"cdnpage_{vendor}": f"/cdnpage/{vendor}" for vendor in LOOKALIKES},
+}
+BOTWALL_BEHAVIOURS: Final = tuple(n for n in BOTWALL_PATHS if n.startswith("botwall_"))
+BOTWALL_LOOKALIKES: Final = tuple(n for n in BOTWALL_PATHS if n.startswith("cdnpage_"))
+_BOTWALLS: Final = (
+    *(_B(n, "page", "warning", "bot_blocked", f"webUrl: {BOTWALL_PATHS[n]}/<id>")
+      for n in BOTWALL_BEHAVIOURS),
+    *(_B(n, "page", "ok", None, f"200 article behind a bot-protection vendor: {BOTWALL_PATHS[n]}")
+      for n in BOTWALL_LOOKALIKES),
+)  # fmt: skip
 BEHAVIOURS: Final[dict[str, Behaviour]] = {
     b.name: b
     for b in (
@@ -121,6 +144,7 @@ BEHAVIOURS: Final[dict[str, Behaviour]] = {
             None,
             "cdnAmpWebUrl is exactly the AMP cache URL of ampWebUrl (with amp_cache_rules)",
         ),
+        *_BOTWALLS,  # not in default_mix; see botwall_mix
     )
 }
 OLD: Final = "old"  # the behaviour name of cards published before since_year
@@ -135,11 +159,13 @@ AMP_CACHE_BEHAVIOURS: Final = frozenset({"amp_cache_mismatch", "amp_cache_ok"})
 
 DEFAULT_HEALTHY_SHARE: Final = 0.70
 ROT_HEALTHY_SHARE: Final = 0.60
+BOTWALL_HEALTHY_SHARE: Final = 0.50
 
 
 def default_mix() -> dict[str, float]:
-    """70 % healthy, the rest spread evenly over every other behaviour but the rot ones."""
-    rot = {*ROT_BEHAVIOURS, *LOOKALIKE_BEHAVIOURS}
+    """70 % healthy, the rest spread evenly over every other behaviour but the rot and bot wall
+    ones."""
+    rot = {*ROT_BEHAVIOURS, *LOOKALIKE_BEHAVIOURS, *BOTWALL_BEHAVIOURS, *BOTWALL_LOOKALIKES}
     others = [name for name in BEHAVIOURS if name != "healthy" and name not in rot]
     share = (1.0 - DEFAULT_HEALTHY_SHARE) / len(others)
     return {"healthy": DEFAULT_HEALTHY_SHARE, **dict.fromkeys(others, share)}
@@ -152,14 +178,23 @@ def rot_mix() -> dict[str, float]:
     return {"healthy": ROT_HEALTHY_SHARE, **dict.fromkeys(others, share)}
 
 
+def botwall_mix() -> dict[str, float]:
+    """50 % healthy, the rest spread evenly over the bot walls and their look-alikes."""
+    others = [*BOTWALL_BEHAVIOURS, *BOTWALL_LOOKALIKES]
+    share = (1.0 - BOTWALL_HEALTHY_SHARE) / len(others)
+    return {"healthy": BOTWALL_HEALTHY_SHARE, **dict.fromkeys(others, share)}
+
+
 NAMED_MIXES: Final[dict[str, Callable[[], dict[str, float]]]] = {
     "default": default_mix,
     "rot": rot_mix,
+    "botwall": botwall_mix,
 }
 
 
 def parse_mix(text: str) -> dict[str, float]:
-    """`healthy=0.5,http_404=0.1,...`, a JSON object, or a named mix: `default`, `rot`."""
+    """`healthy=0.5,http_404=0.1,...`, a JSON object, or a named mix: `default`, `rot`,
+    `botwall`."""
     text = text.strip()
     if text in NAMED_MIXES:
         return NAMED_MIXES[text]()
@@ -201,6 +236,8 @@ def behaviour_url(
 ) -> tuple[str, tuple[int, int]]:
     """The path of the link carrying `name`, and (for images) the size the card declares."""
     w, h = size
+    if name in BOTWALL_PATHS:
+        return f"{BOTWALL_PATHS[name]}/{card_id}", size
     match name:
         case "http_404" | "http_410" | "http_500":
             return f"/status/{name[-3:]}/{card_id}", size

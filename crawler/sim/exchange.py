@@ -3,7 +3,8 @@ they answered (status and bytes, for the request log)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Final
 
 from aiohttp import web
@@ -19,6 +20,8 @@ class Exchange:
     host: str  # the address the request arrived on
     port: int
     attempts: dict[tuple[str, str], int]  # per (host, path and query), kept by the server
+    # the times of the requests a throttling host served, per (host, limit): crawler.sim.throttling
+    arrivals: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
     status: int = 0  # what was answered: 0 while nothing was
     sent: int = 0  # body bytes
 
@@ -40,13 +43,13 @@ class Exchange:
     def html(self, body: bytes, status: int = 200) -> web.Response:
         return self.answer(web.Response(status=status, body=body, content_type="text/html"))
 
-    def too_many(self) -> web.Response:
+    def too_many(self, *, retry_after: bool = True) -> web.Response:
         return self.answer(
             web.Response(
                 status=429,
                 body=page_html("429 Too Many Requests"),
                 content_type="text/html",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)} if retry_after else None,
             )
         )
 

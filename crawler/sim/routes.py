@@ -1,8 +1,10 @@
 """What a URL of the simulated web does: its path says it (the table in crawler/sim/simweb.py).
 
-The server keeps no state but per-URL attempt counters, so that any process serving the same
-paths gives the same answers. The rot routes (soft 404s, redirects home, drift, the archive) are
-rot_routes'; everything else, pages, HTTP failures and images, is here.
+The server keeps no state but per-URL attempt counters (and the throttling hosts' windows), so
+that any process serving the same paths gives the same answers. The rot routes (soft 404s,
+redirects home, drift, the archive) are rot_routes'; the throttling host and the pages behind a
+credential are throttling's; bot walls and their look-alikes are botwalls'; everything else,
+pages, HTTP failures and images, is here.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from typing import Final
 
 from aiohttp import web
 
+from crawler.sim.botwalls import botwall_route
 from crawler.sim.exchange import Exchange
 from crawler.sim.faults import reset_connection
 from crawler.sim.images import LOGO_SIZE, MAX_IMAGE_SIDE, image_bytes, truncated_jpeg
 from crawler.sim.pages import ENDLESS_BODY, endless_head, page_html, story_title
 from crawler.sim.rot_routes import rot_route
+from crawler.sim.throttling import demanding_route
 
 MAX_SLOW_SECONDS: Final = 600.0
 
@@ -38,6 +42,10 @@ async def dispatch(x: Exchange) -> web.StreamResponse:
         response = _image_route(x, head, rest)
     if response is None:
         response = rot_route(x, head, rest, prefix)
+    if response is None:
+        response = demanding_route(x, head, rest)
+    if response is None:
+        response = botwall_route(x, head, rest)
     return response if response is not None else x.page("404 Not Found", status=404)
 
 

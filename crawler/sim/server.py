@@ -11,8 +11,8 @@ import asyncio
 import json
 import random
 import time
-from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict, deque
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -22,9 +22,10 @@ from aiohttp import web
 from crawler.sim.exchange import Exchange
 from crawler.sim.faults import reset_connection, send_latin1
 from crawler.sim.loopback import bind_all, is_loopback_v4, listening_socket, loopback_ips
+from crawler.sim.robots_sites import RobotsFile, robots_route
 from crawler.sim.routes import dispatch
 from crawler.sim.tls import TlsSite, server_ssl_context
-from crawler.sim.wire import RequestRecord
+from crawler.sim.wire import RequestRecord, credential_names
 
 
 class SimWeb:
@@ -44,6 +45,7 @@ class SimWeb:
         latin1_percent: float = 0.0,
         silent_hosts: Sequence[str] = (),
         seed: int = 0,
+        robots: Mapping[str, RobotsFile] | None = None,
     ) -> None:
         ips = loopback_ips(hosts, first) if isinstance(hosts, int) else list(hosts)
         if not ips:
@@ -51,6 +53,9 @@ class SimWeb:
         self.host_ips: list[str] = [_require_loopback(ip) for ip in ips]
         if not set(silent_hosts) <= set(self.host_ips):
             raise ValueError("silent hosts must be among the hosts")
+        self.robots: dict[str, RobotsFile] = dict(robots or {})  # host -> its /robots.txt
+        if not set(self.robots) <= set(self.host_ips):
+            raise ValueError("hosts given a robots.txt must be among the hosts")
         for share in (reset_percent, latin1_percent):
             if not 0.0 <= share <= 100.0:
                 raise ValueError("a fault share is a percentage, 0 to 100")
@@ -73,6 +78,7 @@ class SimWeb:
         self.inflight: dict[str, int] = defaultdict(int)
         self.max_inflight: dict[str, int] = defaultdict(int)
         self.attempts: dict[tuple[str, str], int] = defaultdict(int)
+        self.arrivals: dict[tuple[str, str], deque[float]] = {}  # throttling hosts' windows
         self.requests = 0
         self._runner: web.AppRunner | None = None
         self._log_file: IO[str] | None = None
@@ -153,6 +159,7 @@ class SimWeb:
     def reset_counters(self) -> None:
         """Forget attempt counters (flaky/ratelimit URLs fail again) and concurrency maxima."""
         self.attempts.clear()
+        self.arrivals.clear()
         self.max_inflight.clear()
 
     def requests_matching(self, prefix: str) -> list[RequestRecord]:
@@ -169,7 +176,7 @@ class SimWeb:
         inflight = self.inflight[host]
         self.max_inflight[host] = max(self.max_inflight[host], inflight)
         self.requests += 1
-        x = Exchange(request, host, self.port, self.attempts)
+        x = Exchange(request, host, self.port, self.attempts, self.arrivals)
         try:
             if self.latency > 0:
                 await asyncio.sleep(self.latency)
@@ -185,7 +192,8 @@ class SimWeb:
             if self._draw(self.reset_percent):
                 self.faults["reset"] += 1
                 await reset_connection(request)  # never returns normally
-            response = await dispatch(x)
+            robots_txt = robots_route(x, self.robots)
+            response = robots_txt if robots_txt is not None else await dispatch(x)
             if isinstance(response, web.Response) and self._draw(self.latin1_percent):
                 self.faults["latin1"] += 1
                 await send_latin1(request, response)  # never returns normally
@@ -202,6 +210,7 @@ class SimWeb:
                     bytes=x.sent,
                     inflight=inflight,
                     duration=round(time.time() - arrival, 6),
+                    credentials=credential_names(request.headers),
                 )
             )
 

@@ -2,8 +2,9 @@
 
 Each address 127.0.0.{first}..127.0.0.{first+n-1} is one host. What a URL does is encoded in
 its path, so the server keeps no state but per-URL attempt counters (for the flaky and
-rate-limited paths). Every answer first waits `latency_ms`; HEAD (and anything but GET) gets a
-405, because HEAD lies on the real web and the crawler must not rely on it.
+rate-limited paths) and the throttling hosts' windows. Every answer first waits `latency_ms`;
+HEAD (and anything but GET) gets a 405, because HEAD lies on the real web and the crawler must
+not rely on it.
 
 URL scheme (`<id>` is any text, it only makes URLs unique; `/old/<anything below>` behaves like
 `<anything below>` and exists so a test can assert that filtered cards cost no request). Every
@@ -26,6 +27,13 @@ card's title from its id the same way.
     /html-as-image/<id>.jpg           an HTML body served as Content-Type: image/jpeg
     /truncated/<w>x<h>.jpg?id=...     the first half of a real JPEG (header intact, scan cut)
     /endless/<id>                     200 text/html, chunks forever until the client goes away
+    /throttle/<rate>/<id>             200 while this host's /throttle/<rate>/ URLs come no faster
+                                      than <rate> per second, else 429 + Retry-After: 1
+    /throttle-bare/<rate>/<id>        the same, its 429 without Retry-After
+    /needs-cookie/<name=value>/<id>   200 only when a Cookie header holds name=value, else 403
+    /needs-auth/<token>/<id>          200 only with Authorization: Bearer <token>, else 403
+                                      (crawler.sim.throttling; the request log names the
+                                      credential headers each request carried, not their values)
     /logo/<name>.png                  50x50 PNG (shared by many cards)
 
 Rot behind a 200, and its healthy look-alikes. A "probe" is a last segment of exactly 25
@@ -56,6 +64,16 @@ lowercase letters (crawler.judge.soft404.probe_url); no card id has that shape.
                                       {"archived_snapshots": {}} for ARCHIVE_MISS_PERCENT % of them
                                       (by a hash of U: archive_has_snapshot)
     /web/<ts>/<url>                   200 the archived copy (the card's article)
+
+Bot walls, and their healthy look-alikes (crawler.sim.botwalls; <vendor> is cloudflare,
+cloudflare-legacy, cloudflare-block, vercel, awswaf, akamai, datadome, perimeterx, imperva,
+linkedin for walls; cloudflare, akamai, imperva, datadome, perimeterx, vercel for look-alikes):
+
+    /botwall/<vendor>/<status>/<id>   the vendor's challenge or denial page and headers, as
+                                      <status>: 403, 429, 503, 202, 405 or 999
+    /cdnpage/<vendor>/<id>            200 the card's article with the vendor's headers and the
+                                      script its real pages carry
+
     anything else                     404
 
 Redirects and refreshes keep the /old/ prefix of the URL they answer.
@@ -70,14 +88,21 @@ generator, so a run is reproducible for one request order):
     silent_hosts=[ip]    these hosts accept connections, read the requests (logged, status 0)
                          and never send a byte, until the client gives up
 
+robots.txt: every host answers /robots.txt with a 404 (no rules), unless SimWeb's `robots` maps
+its address to a `RobotsFile` (crawler.sim.robots_sites): rules (Allow, Disallow, wildcards,
+groups for "linkcheck" and "*"), a Crawl-delay, a 4xx or 5xx, redirects (on the host, and to
+another host's file), or an oversized file with rules beyond 500 KiB. For example:
+
+    SimWeb(hosts=3, robots={"127.0.0.21": RobotsFile("User-agent: *\nDisallow: /status/")})
+
 TLS (for real-form AMP cache URLs, `https://127-0-0-X.cdn.ampproject.org/c/...`): with a
 `TlsSite`, one more listener on (ip, port), usually 443, answers the same paths over HTTPS for
 any Host header. `make_certificates` writes a throwaway CA and a certificate for
 *.cdn.ampproject.org; the client must trust the CA (e.g. SSL_CERT_FILE) and pin the names to the
 TLS address (linkcheck `--resolve NAME:IP`), so no name is ever looked up.
 
-Library (crawler.sim.server, crawler.sim.tls; the routes are crawler.sim.routes and
-crawler.sim.rot_routes):
+Library (crawler.sim.server, crawler.sim.tls; the routes are crawler.sim.routes,
+crawler.sim.rot_routes and crawler.sim.throttling):
 
     async with SimWeb(hosts=3, first=20, port=0, latency_ms=20, log_path=None) as web:
         web.port, web.host_ips, web.base_url(0), web.log, web.max_inflight

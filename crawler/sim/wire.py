@@ -21,7 +21,8 @@ class RequestRecord:
     `t` is the arrival time (time.time()), `host` the local address it was received on, `status` 0
     when the server answered nothing (an abrupt reset), `bytes` the body bytes sent, `inflight` the
     number of requests in flight on that host at arrival (this one included), `duration` seconds
-    from arrival until the handler finished.
+    from arrival until the handler finished, `credentials` the names of the credential headers
+    the request carried (`credential_names`), never their values.
     """
 
     t: float
@@ -32,9 +33,13 @@ class RequestRecord:
     bytes: int
     inflight: int | None = None
     duration: float | None = None
+    credentials: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not self.credentials:  # the common case, left out of a long log
+            del data["credentials"]
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RequestRecord:
@@ -49,4 +54,13 @@ class RequestRecord:
             bytes=int(data["bytes"]),
             inflight=None if inflight is None else int(inflight),
             duration=None if duration is None else float(duration),
+            credentials=tuple(str(name) for name in data.get("credentials", ())),
         )
+
+
+CREDENTIAL_HEADERS = ("Authorization", "Cookie")
+
+
+def credential_names(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """Which of CREDENTIAL_HEADERS a request carried (`headers` case-insensitive)."""
+    return tuple(name for name in CREDENTIAL_HEADERS if name in headers)

@@ -21,7 +21,7 @@ from typing import Any
 
 from crawler.model import CardRecord, UrlOutcome
 from crawler.store.opening import StoreError, check_usable, connect, store_error
-from crawler.store.records import ArchiveEntry, RunRow, UrlResult, columns
+from crawler.store.records import ArchiveEntry, RobotsEntry, RunRow, UrlResult, columns
 from crawler.store.schema import check_identity, migrate
 from crawler.store.writes import Batches, utc_now
 
@@ -204,4 +204,20 @@ class Store:
         self.db.execute(
             "INSERT OR REPLACE INTO archive_cache VALUES (?, ?, ?, ?, ?)",
             (url, int(found), archive_url, archive_timestamp, utc_now()),
+        )
+
+    def robots_answer(self, origin: str, *, max_age_s: float) -> RobotsEntry | None:
+        """A cached robots.txt answer of `origin` younger than max_age_s."""
+        row = self.db.execute("SELECT * FROM robots_cache WHERE origin = ?", (origin,)).fetchone()
+        if row is None:
+            return None
+        age = (datetime.now(UTC) - datetime.fromisoformat(row["fetched_at"])).total_seconds()
+        if not 0 <= age <= max_age_s:  # a clock set back makes no answer young again
+            return None
+        return RobotsEntry(row["http_status"], row["rules"])
+
+    def save_robots_answer(self, origin: str, http_status: int, rules: str) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO robots_cache VALUES (?, ?, ?, ?)",
+            (origin, http_status, rules, utc_now()),
         )

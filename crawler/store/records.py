@@ -185,6 +185,7 @@ class UrlToFold(NamedTuple):
     checked_at: str
     reused_from: int | None
     state: StreakState | None
+    findings: str = "[]"  # JSON list of {kind, detail}
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +231,13 @@ class ArchiveEntry(NamedTuple):
     archive_timestamp: str | None
 
 
+class RobotsEntry(NamedTuple):
+    """A cached robots.txt answer of one origin (crawler.web.robots.CachedRobots)."""
+
+    http_status: int
+    rules: str  # the lines that applied to linkcheck; empty for a 4xx
+
+
 class StatusCount(NamedTuple):
     status: str | None  # None: not judged
     cards: int
@@ -252,6 +260,14 @@ class HostCount(NamedTuple):
     host: str
     status: str
     urls: int
+
+
+class BlockedHost(NamedTuple):
+    """A host whose bot protection answered instead of its pages in a run."""
+
+    host: str
+    urls: int  # URLs of the host that were bot_blocked
+    vendors: tuple[str, ...]  # the vendors seen, by name ("Akamai", "Cloudflare")
 
 
 class ProviderCount(NamedTuple):

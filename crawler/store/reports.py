@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from crawler.model import FAILING
+from crawler.model import FAILING, UNVERIFIED, Kind
 from crawler.store.database import Store
 from crawler.store.merge import merge_join
 from crawler.store.records import (
+    BlockedHost,
     HostCount,
     KindCount,
     ProblemsThen,
@@ -73,6 +74,28 @@ def host_counts(store: Store, run_id: int) -> list[HostCount]:
     return [HostCount._make(row) for row in rows]
 
 
+def blocked_hosts(store: Store, run_id: int) -> list[BlockedHost]:
+    """The hosts whose bot protection answered instead of the page in the run, with how many of
+    their URLs it blocked and the vendors seen; the most blocked first. The vendor is read from
+    the finding's detail, "<vendor> <wall>: <evidence>" (crawler/judge/botwall.py)."""
+    detail = "json_extract(f.value, '$.detail')"
+    rows = store.db.execute(
+        f"SELECT u.host, substr({detail}, 1, instr({detail}, ': ') - 1) AS wall,"
+        " COUNT(DISTINCT u.url) FROM url_results u, json_each(u.findings) f"
+        " WHERE u.run_id = ? AND json_extract(f.value, '$.kind') = ? GROUP BY u.host, wall",
+        (run_id, Kind.BOT_BLOCKED.value),
+    )
+    urls: dict[str, int] = {}
+    vendors: dict[str, set[str]] = {}
+    for host, wall, count in rows:
+        urls[host] = urls.get(host, 0) + count
+        vendors.setdefault(host, set()).add(str(wall).rpartition(" ")[0] or str(wall))
+    return sorted(
+        (BlockedHost(host, n, tuple(sorted(vendors[host]))) for host, n in urls.items()),
+        key=lambda b: (-b.urls, b.host),
+    )
+
+
 def provider_counts(store: Store, run_id: int) -> list[ProviderCount]:
     """How many cards of each provider have each status."""
     rows = store.db.execute(
@@ -83,25 +106,29 @@ def provider_counts(store: Store, run_id: int) -> list[ProviderCount]:
     return [ProviderCount._make(row) for row in rows]
 
 
-# A card's URLs in its run, and those of them whose result there does not fail (JSON arrays)
+# A card's URLs in its run, and those of them whose result there does not fail and was verified
+# (a bot wall or robots.txt says nothing of the link: JSON arrays)
 _LINKED = (
     "SELECT json_group_array(l.url) FROM card_links l WHERE l.run_id = c.run_id AND l.path = c.path"
 )
 _HEALTHY = (
     "SELECT json_group_array(l.url) FROM card_links l JOIN url_results u"
     " ON u.run_id = l.run_id AND u.url = l.url WHERE l.run_id = c.run_id AND l.path = c.path"
-    f" AND u.status NOT IN ({', '.join('?' * len(FAILING))})"
+    f" AND u.status NOT IN ({', '.join('?' * len(FAILING))}) AND NOT EXISTS (SELECT 1 FROM"
+    " json_each(u.findings) f WHERE json_extract(f.value, '$.kind') IN"
+    f" ({', '.join('?' * len(UNVERIFIED))}))"
 )
+_UNVERIFIED = sorted(UNVERIFIED)
 
 
 def problems_then(store: Store, run_id: int, previous: int) -> Iterator[ProblemsThen]:
     """Each card of the run (by path) with its problems then and in run `previous`, the URLs
-    it names in the run and those the run found healthy; streamed."""
+    it names in the run and those the run found healthy (and could verify); streamed."""
     reader = store.reader()
     now = reader.execute(
         f"SELECT c.path, c.problems, ({_LINKED}), ({_HEALTHY}) FROM cards c WHERE c.run_id = ?"
         " ORDER BY c.path",
-        (*FAILING, run_id),
+        (*FAILING, *_UNVERIFIED, run_id),
     )
     before = reader.cursor().execute(
         "SELECT path, problems FROM cards WHERE run_id = ? ORDER BY path", (previous,)

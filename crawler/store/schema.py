@@ -9,7 +9,7 @@ from pathlib import Path
 from crawler.store.opening import StoreError
 from crawler.text import preview
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Each entry migrates the schema from version i to i + 1; append, never edit.
 MIGRATIONS: list[str] = [
@@ -131,6 +131,16 @@ MIGRATIONS: list[str] = [
         status TEXT NOT NULL,
         cards INTEGER NOT NULL,
         PRIMARY KEY (run_id, status)
+    ) WITHOUT ROWID;
+    """,
+    # 6: robots.txt answers (crawler/web/robots.py), per origin, kept at most 24 hours: a 2xx
+    # with the rules that applied to linkcheck, or a 4xx (no rules)
+    """
+    CREATE TABLE robots_cache (
+        origin TEXT PRIMARY KEY,          -- scheme://host[:port]
+        http_status INTEGER NOT NULL,
+        rules TEXT NOT NULL,
+        fetched_at TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
 ]

@@ -83,12 +83,12 @@ def set_card_verdicts(store: Store, run_id: int, verdicts: Sequence[CardVerdict]
 def urls_to_fold(store: Store, run_id: int) -> Iterator[UrlToFold]:
     """Each URL result of the run with the URL's history so far; streamed."""
     rows = store.reader().execute(
-        f"SELECT r.url, r.status, r.checked_at, r.reused_from, {_STATE}"
+        f"SELECT r.url, r.status, r.checked_at, r.reused_from, r.findings, {_STATE}"
         " FROM url_results r LEFT JOIN url_state s ON s.url = r.url WHERE r.run_id = ?",
         (run_id,),
     )
     for row in rows:
-        yield UrlToFold(row[0], row[1], row[2], row[3], StreakState.of(row[4:]))
+        yield UrlToFold(row[0], row[1], row[2], row[3], StreakState.of(row[5:]), row[4])
 
 
 def write_url_history(store: Store, run_id: int, histories: Sequence[UrlHistory]) -> None:

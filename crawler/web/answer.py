@@ -18,6 +18,10 @@ from crawler.web.politeness import retry_after_seconds
 
 _CHUNK = 64 * 1024
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
+# The statuses bot protection answers with (crawler/judge/botwall.py): of these, only a prefix
+# of the body is read, enough to show a challenge page's markers, never the rest.
+WALL_STATUSES: frozenset[int] = frozenset({403, 429, 503, 999})
+WALL_BODY_CAP = 32 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +49,14 @@ def status_text(status: int, reason: str) -> str:
 async def read_answer(
     url: str, resp: aiohttp.ClientResponse, *, body_cap: int, retry_after_cap: float
 ) -> Answer:
-    """The response's facts; a 2xx body up to `body_cap` bytes. Releases the response."""
+    """The response's facts; a 2xx body up to `body_cap` bytes, a bot wall's status's up to
+    WALL_BODY_CAP; no other body. Releases the response."""
     try:
         body = b""
         if 200 <= resp.status < 300:
             body = await read_capped(resp, body_cap)
+        elif resp.status in WALL_STATUSES:
+            body = await read_evidence(resp, min(body_cap, WALL_BODY_CAP))
         retry_after = retry_after_seconds(
             resp.status, resp.headers.get("Retry-After"), cap=retry_after_cap
         )
@@ -77,6 +84,15 @@ async def read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)
+
+
+async def read_evidence(resp: aiohttp.ClientResponse, cap: int) -> bytes:
+    """At most `cap` bytes of a body that is only evidence (a bot wall's page): the status is the
+    answer, so a body that breaks off costs it nothing, it is just not evidence."""
+    try:
+        return await read_capped(resp, cap)
+    except (aiohttp.ClientError, OSError, EOFError):
+        return b""
 
 
 def location_text(raw: str) -> str:

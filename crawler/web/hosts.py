@@ -57,6 +57,13 @@ class HostRules:
             found = self._known[host] = self._settings(self.pattern_for(host))
         return found
 
+    def largest_concurrency(self) -> int:
+        """The most requests in flight any one host may have."""
+        general = self._config.politeness.concurrency_per_host
+        return max(
+            [general, *(h.concurrency for h in self._config.hosts.values() if h.concurrency)]
+        )
+
     def pattern_for(self, host: str) -> str | None:
         """The `hosts:` pattern (as config.yaml spells it) that applies to `host`, if any."""
         name = ascii_name(host)

@@ -11,6 +11,16 @@ What a server asks for is read here too: `retry_after_seconds` (Retry-After on a
 `retry_after_wait` (how long the URL that got it waits) and `HostSlot.retry_after` (when the
 whole host pauses).
 
+Adaptive politeness (AIMD, as TCP does it): a host that throttles us (a 429, with or without
+Retry-After, or a 503 with one) has its rate multiplied by `SLOWDOWN_FACTOR` for the rest of the
+run, never below `RATE_FLOOR` (a run must still end). Refusals of requests sent before that
+slow-down say nothing about the new rate: within one window of the old rate, further throttles
+do not lower it again. Ordinary answers bring it back up by `RECOVERY_SHARE` of the host's
+ceiling, at most once per `RECOVERY_STEP_S`: time and answers both, so that a host is not sped
+up while we send it nothing, and the climb from the floor takes as long at any rate (counting
+answers alone, a host at the floor would take hours). Never above `HostSlot.ceiling`: the
+configured rate and robots.txt's. `HostPool.throttled_hosts` tells the report what happened.
+
 asyncio-throttle's waiters poll; so that a busy host never has many pollers, only the task holding
 the slot's `gate` lock waits on the throttler, and the others wait on the lock (woken, not polling).
 """
@@ -22,11 +32,12 @@ import email.utils
 import random
 import re
 import time
-from collections import deque
-from collections.abc import AsyncIterator
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from asyncio_throttle.throttler import Throttler
 
@@ -35,6 +46,12 @@ from crawler.web.hosts import HostRules
 from crawler.web.urls import HostKey
 
 RETRY_AFTER_STATUSES = frozenset({429, 503})  # the answers whose Retry-After we honour
+# Adaptive politeness (see above). Halving backs off at once from any overshoot; small steps
+# back up, seconds apart, mean a host that limits us below our rate refuses us only now and then.
+SLOWDOWN_FACTOR = 0.5  # a throttle multiplies the host's rate by this
+RATE_FLOOR = 1 / 60  # requests per second: the slowest a throttled host gets
+RECOVERY_SHARE = 0.1  # one step back up adds this share of the host's ceiling
+RECOVERY_STEP_S = 5.0  # seconds: at most one step up per this long without a throttle
 _DELTA_SECONDS = re.compile(r"^\d+(\.\d+)?$")  # RFC 9110 says whole seconds; accept "1.5" too
 
 
@@ -43,18 +60,23 @@ class Limits:
     """Every count that politeness sets, derived from the config in this one place."""
 
     in_flight: int  # all hosts together: the pool's global cap and the connector's `limit`
-    in_flight_per_host: int  # the slot's semaphore and the connector's `limit_per_host`
+    # the most any one host may have in flight (its `hosts:` entry may allow more than the
+    # general setting): the connector's `limit_per_host`; each slot's semaphore caps its own host
+    in_flight_per_host: int
     # More workers than in-flight slots: a worker waiting out a retry's backoff must not leave
     # the host idle (the slot's semaphore still caps what is in flight).
     workers_per_host: int
     queue_per_host: int  # jobs the scheduler holds for one host before the feed waits
 
     @classmethod
-    def of(cls, config: PolitenessConfig) -> Limits:
+    def of(cls, config: PolitenessConfig, rules: HostRules | None = None) -> Limits:
+        per_host = config.concurrency_per_host
+        if rules is not None:
+            per_host = max(per_host, rules.largest_concurrency())
         return cls(
             in_flight=config.max_in_flight,
-            in_flight_per_host=config.concurrency_per_host,
-            workers_per_host=config.concurrency_per_host * 3,
+            in_flight_per_host=per_host,
+            workers_per_host=per_host * 3,
             queue_per_host=config.queue_per_host,
         )
 
@@ -126,10 +148,12 @@ class PreciseThrottler(Throttler):
     def for_rate(cls, rate_per_second: float, margin_s: float) -> PreciseThrottler:
         return cls(*_window(rate_per_second), margin_s=margin_s)
 
-    def set_rate(self, rate_per_second: float) -> None:
+    def set_rate(self, rate_per_second: float, *, one_at_a_time: bool = False) -> None:
         """From now on, at most this rate. The grants already in the window still count, so a
-        lower rate holds at once and a higher one only frees what the window allows."""
-        count, period = _window(rate_per_second)
+        lower rate holds at once and a higher one only frees what the window allows.
+        `one_at_a_time`: every two grants at least 1/rate apart (a Crawl-delay is an interval,
+        not a count per second: 2/s must not become two at once, then a second's wait)."""
+        count, period = (1, 1 / rate_per_second) if one_at_a_time else _window(rate_per_second)
         self.rate_limit, self.period = count, period + self.margin_s
         self.spacing = self.period / count / 2
 
@@ -191,9 +215,14 @@ class HostSlot:
     requests: int = 0
     last_retry_after: float = -1e9  # monotonic time of the last Retry-After from this host
     answered_since_retry_after: bool = True
+    slowdowns: int = 0  # times a throttle lowered the rate
+    lowest_rate: float = 0.0  # the lowest rate in force this run
+    hold_until: float = -1e9  # monotonic time until which a throttle lowers the rate no more
+    stepped_at: float = -1e9  # monotonic time of the last slow-down or step back up
 
     def __post_init__(self) -> None:
         self.rate = self.rate or self.configured_rate
+        self.lowest_rate = self.lowest_rate or self.rate
 
     @property
     def ceiling(self) -> float:
@@ -205,7 +234,8 @@ class HostSlot:
     def set_rate(self, rate: float) -> None:
         """Requests per second from now on, at most the ceiling."""
         self.rate = min(rate, self.ceiling)
-        self.throttler.set_rate(self.rate)
+        self.lowest_rate = min(self.lowest_rate, self.rate)
+        self.throttler.set_rate(self.rate, one_at_a_time=self.robots_interval is not None)
 
     def obey_robots(self, interval_s: float) -> None:
         """robots.txt asks for at least `interval_s` seconds between requests."""
@@ -215,17 +245,40 @@ class HostSlot:
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
 
-    def retry_after(self, seconds: float) -> None:
-        """A Retry-After from this host. The URL that got it waits that long (the fetcher's
-        retry does); the whole host pauses only when a second one comes within that time with
-        no ordinary answer in between: one rate-limited page is about that page, several in a
-        row are about us."""
+    def retry_after(self, seconds: float | None) -> None:
+        """A throttle from this host: a Retry-After of `seconds`, or a 429 that named no time
+        (None). Either lowers the host's rate (`slow_down`). The URL that got it waits (the
+        fetcher's retry does); the whole host pauses only when a second Retry-After comes within
+        that time with no ordinary answer in between: one rate-limited page is about that
+        page, several in a row are about us."""
         now = time.monotonic()
-        recent = now - self.last_retry_after <= max(seconds, 1.0)
-        if recent and not self.answered_since_retry_after:
-            self.pause(seconds)
-        self.last_retry_after = now
+        self.slow_down(now)
+        if seconds is not None:
+            recent = now - self.last_retry_after <= max(seconds, 1.0)
+            if recent and not self.answered_since_retry_after:
+                self.pause(seconds)
+            self.last_retry_after = now
         self.answered_since_retry_after = False
+
+    def slow_down(self, now: float) -> None:
+        """Multiplicative decrease. The requests sent in the last window of the rate before
+        it may still be refused: until that window has passed, no further decrease."""
+        if now < self.hold_until:
+            return
+        before = self.rate
+        self.set_rate(max(before * SLOWDOWN_FACTOR, min(RATE_FLOOR, self.ceiling)))
+        self.slowdowns += 1
+        self.stepped_at = now
+        self.hold_until = now + max(1.0, 1 / before)
+
+    def answered(self) -> None:
+        """An ordinary answer: additive increase, one step per `RECOVERY_STEP_S` at most."""
+        self.answered_since_retry_after = True
+        if self.slowdowns and self.rate < self.ceiling:
+            now = time.monotonic()
+            if now - self.stepped_at >= RECOVERY_STEP_S:
+                self.set_rate(self.rate + self.ceiling * RECOVERY_SHARE)
+                self.stepped_at = now
 
 
 class HostPool:
@@ -234,7 +287,7 @@ class HostPool:
     def __init__(self, config: PolitenessConfig, rules: HostRules | None = None) -> None:
         self._config = config
         self._rules = rules  # per-host rate and concurrency (config.yaml's hosts:)
-        self.limits = Limits.of(config)
+        self.limits = Limits.of(config, rules)
         self._slots: dict[HostKey, HostSlot] = {}
         self._global = asyncio.Semaphore(self.limits.in_flight)
         self.requests = 0
@@ -242,7 +295,7 @@ class HostPool:
     def slot(self, key: HostKey) -> HostSlot:
         slot = self._slots.get(key)
         if slot is None:
-            rate, concurrency = self._config.rate_per_host, self.limits.in_flight_per_host
+            rate, concurrency = self._config.rate_per_host, self._config.concurrency_per_host
             if self._rules is not None:
                 settings = self._rules.for_host(key)
                 rate, concurrency = settings.rate, settings.concurrency
@@ -255,12 +308,13 @@ class HostPool:
             self._slots[key] = slot
         return slot
 
-    def retry_after(self, key: HostKey, seconds: float) -> None:
+    def retry_after(self, key: HostKey, seconds: float | None) -> None:
+        """This host throttled us: a Retry-After, or a 429 without one (None)."""
         self.slot(key).retry_after(seconds)
 
     def answered(self, key: HostKey) -> None:
-        """An ordinary answer (no Retry-After) from this host."""
-        self.slot(key).answered_since_retry_after = True
+        """An ordinary answer (no throttle) from this host."""
+        self.slot(key).answered()
 
     @asynccontextmanager
     async def permit(self, key: HostKey) -> AsyncIterator[Permit]:
@@ -277,3 +331,52 @@ class HostPool:
 
     def requests_by_host(self) -> dict[HostKey, int]:
         return {k: s.requests for k, s in self._slots.items() if s.requests}
+
+    def throttled_hosts(self) -> dict[HostKey, dict[str, float]]:
+        """The hosts that slowed us down: their configured rate, the rate they ended at, the
+        lowest one and how many slow-downs."""
+        return {
+            key: {
+                "configured_rate": _rate(slot.configured_rate),
+                "ended_rate": _rate(slot.rate),
+                "lowest_rate": _rate(slot.lowest_rate),
+                "slowdowns": slot.slowdowns,
+            }
+            for key, slot in self._slots.items()
+            if slot.slowdowns
+        }
+
+    def host_settings(self) -> dict[HostKey, str]:
+        """The hosts asked that a `hosts:` entry applied to: host -> its pattern."""
+        if self._rules is None:
+            return {}
+        patterns = {k: self._rules.pattern_for(k) for k, s in self._slots.items() if s.requests}
+        return {k: p for k, p in patterns.items() if p is not None}
+
+    def host_counters(self, before: Mapping[str, Any]) -> dict[str, Any]:
+        """The run's per-host counters (HOST_COUNTERS): this pool's, merged with those of the
+        part of the run before a --resume (`before`: that part's counters)."""
+        requests = Counter(before.get("requests_by_host", {}))
+        requests.update(self.requests_by_host())
+        throttled = dict(before.get("throttled_hosts", {}))
+        for key, now in self.throttled_hosts().items():
+            was = throttled.get(key)
+            if was is not None:  # the configured and ended rates are this part's
+                now["lowest_rate"] = min(now["lowest_rate"], was["lowest_rate"])
+                now["slowdowns"] += was["slowdowns"]
+            throttled[key] = now
+        return {
+            "requests_by_host": dict(sorted(requests.items())),
+            "throttled_hosts": dict(sorted(throttled.items())),
+            "host_settings": dict(
+                sorted({**before.get("host_settings", {}), **self.host_settings()}.items())
+            ),
+        }
+
+
+# The run counters a HostPool keeps (HostPool.host_counters), merged across a --resume.
+HOST_COUNTERS = ("requests_by_host", "throttled_hosts", "host_settings")
+
+
+def _rate(rate: float) -> float:
+    return round(rate, 4)
