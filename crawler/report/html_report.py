@@ -27,6 +27,7 @@ from markupsafe import Markup
 from crawler.model import CARD_STATUSES, FIX_HINTS, Kind, Severity
 from crawler.redact import Redactor
 from crawler.report.atomic import atomic_writer
+from crawler.report.host_notes import host_note_rows, hosts_section
 from crawler.report.html_data import write_data
 from crawler.report.html_overview import (
     host_breakdown,
@@ -110,6 +111,7 @@ def _page_context(store: Store, run_id: int, redactor: Redactor, out_dir: Path) 
         "kinds": _kind_bars(summary["by_kind"]),
         "hosts": redactor.value(host_breakdown(summary["by_host"])),
         "providers": redactor.value(provider_breakdown(store, run_id)),
+        "host_notes": redactor.value(host_note_rows(hosts_section(store, run_id))),
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "partial_banner": banner_html(newer_partial(store, run_id, out_dir)),
         "config_json": json.dumps(run["config"], indent=1, sort_keys=True),

@@ -14,8 +14,9 @@ from typing import IO, Any
 
 from crawler import redact
 from crawler.config import ConfigError
-from crawler.model import CARD_STATUSES, STATUS_LABELS
+from crawler.model import CARD_STATUSES, STATUS_LABELS, UNVERIFIED
 from crawler.report.atomic import atomic_writer
+from crawler.report.host_notes import hosts_section
 from crawler.report.partial import report_path
 from crawler.store import reports
 from crawler.store.database import Store
@@ -91,7 +92,9 @@ def changes_section(store: Store, run_id: int) -> dict[str, Any]:
 
     Only cards this run checked are compared: a card out of this run's scope is not "fixed".
     A degraded run (crawler/judge/degraded.py) lists nothing new: its failures were most
-    likely the network's, and `degraded` says so instead."""
+    likely the network's, and `degraded` says so instead. A link that could not be verified
+    (a bot wall, robots.txt) fixes nothing, and its failure when it can be verified again is
+    not new if its streak held through (crawler/judge/history.py)."""
     previous = store.previous_finished_run(run_id)
     degraded = _degraded(store, run_id)
     changes: dict[str, Any] = {
@@ -102,8 +105,10 @@ def changes_section(store: Store, run_id: int) -> dict[str, Any]:
     for card in reports.problems_then(store, run_id, previous):
         current = _problem_keys(card.problems)
         earlier = _problem_keys(card.previous)
+        unverified = {p["url"] for p in earlier.values() if p["kind"] in UNVERIFIED}
         for key in current.keys() - earlier.keys():
-            changes["new"].append(_change(card.path, current[key]))
+            if _new(current[key], unverified):
+                changes["new"].append(_change(card.path, current[key]))
         for key in earlier.keys() - current.keys():
             if _fixed(earlier[key], card):
                 changes["fixed"].append(_change(card.path, earlier[key]))
@@ -119,10 +124,18 @@ def _degraded(store: Store, run_id: int) -> bool:
     return run is not None and run.degraded
 
 
+def _new(problem: dict[str, Any], unverified_then: set[str | None]) -> bool:
+    """A problem absent from the previous run is new, unless its URL could not be verified then
+    and its streak began before that run (held through it, the streak goes on)."""
+    began_before = problem.get("trend") in ("ongoing", "persistent")
+    return not (problem["url"] in unverified_then and began_before)
+
+
 def _fixed(problem: dict[str, Any], card: ProblemsThen) -> bool:
     """A problem gone from a card is fixed when its URL was checked again in this run and
     found healthy, or the card names the URL no more (or it had none: the card was read
-    again). A URL left unchecked (an interrupted run) fixes nothing."""
+    again). A URL left unchecked (an interrupted run), or found healthy only because it could
+    not be verified (crawler/store/reports.py: problems_then), fixes nothing."""
     url = problem["url"]
     return url is None or url not in card.linked or url in card.healthy
 
@@ -206,6 +219,7 @@ def write_json_report(store: Store, run_id: int, out_dir: Path) -> Path:
         "run": run,
         "summary": summary_section(store, run_id),
         "changes": changes_section(store, run_id),
+        "hosts": hosts_section(store, run_id),
     }
     with atomic_writer(path) as out:
         out.write(json.dumps(redactor.value(head), ensure_ascii=False, indent=1)[:-2])
