@@ -601,7 +601,14 @@ class ScriptedAttempts:
         self.calls: list[tuple[str, URL, HostKey, LinkKind, dict[str, str]]] = []
 
     async def __call__(
-        self, url: str, parsed: URL, key: HostKey, link_kind: LinkKind, headers: Mapping[str, str]
+        self,
+        url: str,
+        parsed: URL,
+        key: HostKey,
+        link_kind: LinkKind,
+        headers: Mapping[str, str],
+        *,
+        own_headers: bool = True,
     ) -> Result:
         self.calls.append((url, parsed, key, link_kind, dict(headers)))
         return self.script[url].pop(0)
