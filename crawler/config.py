@@ -260,6 +260,7 @@ class ArchiveConfig:
     )
     timeout: float = 10.0
     cache_days: float = 30.0  # answers are kept in the store this long
+    budget_s: float = 60.0  # for all the lookups of a run, after its last fetch
 
 
 @dataclass(slots=True)

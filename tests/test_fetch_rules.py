@@ -68,6 +68,7 @@ from crawler.web.politeness import HostPool, Permit, parse_retry_after
 from crawler.web.redirects import HopFn, _blame, parse_url, redirect_problem, redirect_target
 from crawler.web.redirects import follow as follow_redirects
 from crawler.web.retries import _last_result, _reason_of, _should_retry, _wait, backoff_seconds
+from crawler.web.session import Sending, StampedRequest
 from crawler.web.urls import HostKey, host_key
 
 PAGE = LinkKind.PAGE
@@ -1143,7 +1144,8 @@ async def test_the_session_is_set_up_as_the_politeness_and_fetch_config_say() ->
         assert isinstance(session.cookie_jar, aiohttp.DummyCookieJar)
         assert session.trust_env is False
         assert session._retry_connection is False  # no silent re-send around the throttle
-        assert len(session.trace_configs) == 1
+        # the send time reaches the permit through the request class, not a per-request trace
+        assert session.trace_configs == [] and session._request_class is StampedRequest
     assert session.closed
 
 
@@ -1292,6 +1294,23 @@ async def test_each_request_tells_its_permit_when_its_headers_left(
         await f.check(server.url("/a"), PAGE)
         await f.check(server.url("/b"), PAGE)
     assert len(sent) == 2 and sent[0] is not sent[1]
+
+
+async def test_only_a_request_sent_under_a_permit_stamps_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The permit is stamped when the headers leave, and only within `Sending`: a later request
+    of the same task (another client of the session) leaves it alone."""
+    sent: list[Permit] = []
+    monkeypatch.setattr(Permit, "mark_sent", lambda self: sent.append(self))
+    permit = Permit([0.0])
+    async with serve({"/a": ok()}) as server, Fetcher(fast_fetch_config(), pool()) as f:
+        with Sending(permit):
+            async with f.session.get(server.url("/a")) as resp:
+                assert resp.status == 200
+        async with f.session.get(server.url("/a")) as resp:
+            assert resp.status == 200
+    assert sent == [permit]
 
 
 async def test_one_retry_configured_means_one_more_attempt(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,7 +29,6 @@ from benchmarks.hostile import BEHAVIOURS, EXPECTED, TITLE, serve_hostile, verdi
 from crawler.cli import main as linkcheck
 from crawler.config import Config
 from crawler.crawl import Crawl
-from crawler.judge.archive_copy import ArchiveCopy
 from crawler.judge.html import (
     first_h1,
     known_charset,
@@ -42,6 +41,7 @@ from crawler.model import Finding, Hop, Kind, LinkKind, Severity, UrlOutcome
 from crawler.progress import NoProgress
 from crawler.store import reports
 from crawler.store.database import Store
+from crawler.web.archive import ArchiveClient
 from crawler.web.failures import failure_for
 
 PAGE = LinkKind.PAGE
@@ -406,18 +406,21 @@ async def test_a_failing_rot_check_keeps_what_the_fetch_found(
 async def test_a_failing_archive_lookup_keeps_what_the_fetch_found(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(self: ArchiveCopy, *args: Any) -> None:
-        raise ValueError("a bug in the archive step")
+    async def broken(self: ArchiveClient, *args: Any) -> None:
+        raise ValueError("a bug in the archive lookup")
 
-    monkeypatch.setattr(ArchiveCopy, "find", broken)
+    monkeypatch.setattr(ArchiveClient, "lookup", broken)
     async with serve_hostile(HOST) as server:
         one_card(tmp_path, server.url("reason_latin1_404"))
         config = run_config(tmp_path, archive={"enabled": True, "endpoint": server.base})
         result, report = await crawl(config)
     assert result.state == "finished"
     (entry,) = report["urls"]
-    assert [f["kind"] for f in entry["findings"]] == ["not_found", "check_failed"]
+    assert [f["kind"] for f in entry["findings"]] == ["not_found"]
     assert entry["kind"] == "not_found" and entry["status"] == "broken"
+    # left without a lookup, and said so: the next run asks again
+    assert entry["archive"] == "pending"
+    assert report["run"]["archive"] == {"looked_up": 0, "cached": 0, "pending": 1}
 
 
 async def test_a_check_that_raises_is_stored_as_check_failed_and_the_run_goes_on(

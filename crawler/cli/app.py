@@ -58,7 +58,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     config = _resolve_config(args)
     configure_logging(config.output.log_format, verbose=args.verbose, redaction=config.redact)
     if args.command == "run":
-        return run_command(config, resume=args.resume)
+        return run_command(config, resume=args.resume, workers=args.workers, cluster=args.cluster)
     if args.command == "demo":
         from crawler.demo import main as demo_main  # the simulated web is only needed here
 

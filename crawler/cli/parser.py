@@ -89,6 +89,17 @@ def _add_run(commands: _Commands[_Parser]) -> None:
     run.add_argument(
         "--resume", action="store_true", help="continue the last interrupted run of the store"
     )
+    run.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="crawl in N processes on this machine (a Dask LocalCluster; needs '.[cluster]')",
+    )
+    run.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="crawl on a running Dask cluster, e.g. tcp://HOST:8786 (needs '.[cluster]')",
+    )
 
 
 def _add_demo(commands: _Commands[_Parser]) -> None:

@@ -4,7 +4,10 @@ lock with SIGINT/SIGTERM asking for a clean stop, print the summary, choose the 
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
@@ -12,7 +15,7 @@ import structlog
 from crawler.cli.exits import ExitCode, exit_code_for
 from crawler.cli.session import session
 from crawler.config import CardsConfig, Config, ConfigError
-from crawler.crawl import Crawl, RunResult
+from crawler.crawl import Crawl, Engine, RunResult
 from crawler.intake.files import CardsFolderError, find_card_files
 from crawler.progress import make_progress
 from crawler.redact import redact_text
@@ -24,9 +27,32 @@ from crawler.store.opening import check_store_path
 from crawler.text import safe_text
 
 log = structlog.get_logger("linkcheck")
+# A crawl allocates briefly and often (a response, its headers, an outcome per URL) while it
+# holds many long-lived objects: at the interpreter's default thresholds the young generation is
+# collected so often that the collector takes much of the CPU (benchmarks/RESULTS.md, "CPU per
+# URL on the wide web"). Cycles are still collected, only in larger batches.
+GC_THRESHOLDS = (20_000, 20, 50)
 
 
-def run_command(config: Config, *, resume: bool) -> int:
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """The crawl under GC_THRESHOLDS; the interpreter's own thresholds come back afterwards."""
+    saved = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
+
+
+def run_command(
+    config: Config, *, resume: bool, workers: int | None = None, cluster: str | None = None
+) -> int:
+    distributed = workers is not None or cluster is not None
+    if distributed:  # Dask is imported only then
+        from crawler.cluster.session import check_cluster_flags
+
+        check_cluster_flags(workers, cluster)
     _check_cards_folder(config.cards)
     check_output_folder(config.output.out)
     check_store_path(config.state.path)
@@ -41,7 +67,9 @@ def run_command(config: Config, *, resume: bool) -> int:
                 # site owners who see linkcheck in their logs should be able to reach its operator
                 log.warning("contact_url_unset", hint="set fetch.contact_url or --contact-url")
             try:
-                result, signum = asyncio.run(_crawl(config, store, resume=resume))
+                crawling = _crawl(config, store, resume=resume, workers=workers, cluster=cluster)
+                with fewer_collections():
+                    result, signum = asyncio.run(crawling)
             except ReportWriteError as exc:
                 raise _results_kept(exc, store) from exc
     finally:
@@ -75,8 +103,22 @@ def _results_kept(exc: ReportWriteError, store: Store) -> ReportWriteError:
     )
 
 
-async def _crawl(config: Config, store: Store, *, resume: bool) -> tuple[RunResult, int | None]:
-    crawl = Crawl(config, store, make_progress(config.output.progress), resume=resume)
+async def _crawl(
+    config: Config, store: Store, *, resume: bool, workers: int | None, cluster: str | None
+) -> tuple[RunResult, int | None]:
+    if workers is None and cluster is None:
+        return await _crawl_with(config, store, resume=resume, engine=None)
+    from crawler.cluster.session import cluster_engine
+
+    async with cluster_engine(config, store, workers=workers, address=cluster) as engine:
+        return await _crawl_with(config, store, resume=resume, engine=engine)
+
+
+async def _crawl_with(
+    config: Config, store: Store, *, resume: bool, engine: Engine | None
+) -> tuple[RunResult, int | None]:
+    progress = make_progress(config.output.progress)
+    crawl = Crawl(config, store, progress, resume=resume, engine=engine)
     received: list[int] = []
     loop = asyncio.get_running_loop()
 

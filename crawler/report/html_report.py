@@ -36,7 +36,12 @@ from crawler.report.html_overview import (
     trend_chart,
     trend_points,
 )
-from crawler.report.json_report import run_redactor, run_section, summary_section
+from crawler.report.json_report import (
+    archive_pending,
+    run_redactor,
+    run_section,
+    summary_section,
+)
 from crawler.report.partial import banner_html, newer_partial, report_path
 from crawler.store.database import Store
 
@@ -114,6 +119,7 @@ def _page_context(store: Store, run_id: int, redactor: Redactor, out_dir: Path) 
         "host_notes": redactor.value(host_note_rows(hosts_section(store, run_id))),
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "partial_banner": banner_html(newer_partial(store, run_id, out_dir)),
+        "archive_pending": redactor.value(sorted(archive_pending(store, run_id))),
         "config_json": json.dumps(run["config"], indent=1, sort_keys=True),
         "csp": _csp(css, js),
         "css": Markup(css),
@@ -160,6 +166,8 @@ def _blob_extra(context: dict[str, Any]) -> dict[str, Any]:
         "previous_run": context["changes"]["previous_run"],
         "hints": {kind.value: list(texts) for kind, texts in FIX_HINTS.items()},
         "archive_hint": ARCHIVE_HINT,
+        # failing pages with no archive lookup yet: their card detail says so
+        "archive_pending": context["archive_pending"],
     }
 
 

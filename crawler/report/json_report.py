@@ -60,6 +60,7 @@ def run_section(store: Store, run_id: int) -> dict[str, Any]:
         "urls_checked": reports.url_result_count(store, run_id),
         "links_unchecked": counters.get("links_unchecked", 0),
         "requests_made": counters.get("requests_made", 0),
+        "archive": counters.get("archive"),
         "config": run.config,
     }
 
@@ -164,7 +165,8 @@ def card_entry(card: StoredCard) -> dict[str, Any]:
     }
 
 
-def url_entry(result: UrlResult) -> dict[str, Any]:
+def url_entry(result: UrlResult, pending: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """One URL's result; `pending` holds the failing pages with no archive lookup yet."""
     image = None
     if result.image_width is not None:
         image = {
@@ -191,6 +193,7 @@ def url_entry(result: UrlResult) -> dict[str, Any]:
         "reused_from": result.reused_from,
         "archive_url": result.archive_url,
         "archive_timestamp": result.archive_timestamp,
+        "archive": "pending" if result.url in pending else None,
         "first_failed_at": result.first_failed_at,
         "consecutive_failures": result.consecutive_failures,
         "trend": result.trend,
@@ -199,6 +202,12 @@ def url_entry(result: UrlResult) -> dict[str, Any]:
 
 # json.dumps(item, ensure_ascii=False, separators=(",", ":")), without a new encoder per item
 _compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def archive_pending(store: Store, run_id: int) -> frozenset[str]:
+    """The run's failing pages with no archive lookup yet (crawler.judge.archive_copy)."""
+    run = store.run(run_id)
+    return frozenset(run.counters.get("archive_pending", ())) if run is not None else frozenset()
 
 
 def run_redactor(store: Store, run_id: int) -> redact.Redactor:
@@ -225,7 +234,8 @@ def write_json_report(store: Store, run_id: int, out_dir: Path) -> Path:
         out.write(json.dumps(redactor.value(head), ensure_ascii=False, indent=1)[:-2])
         cards = (card_entry(card) for card in reports.cards(store, run_id))
         _write_array(out, "cards", cards, redactor)
-        urls = (url_entry(result) for result in reports.url_results(store, run_id))
+        pending = archive_pending(store, run_id)
+        urls = (url_entry(result, pending) for result in reports.url_results(store, run_id))
         _write_array(out, "urls", urls, redactor)
         out.write("\n}\n")
     return path

@@ -84,7 +84,7 @@ class Batches:
         self._urls: list[tuple[Any, ...]] = []
 
     def add_card(self, run_id: int, card: CardRecord) -> None:
-        problems = json.dumps([p.as_dict() for p in card.problems])
+        problems = json.dumps([p.as_dict() for p in card.problems]) if card.problems else "[]"
         self._cards.append(
             (run_id, card.path, card.disposition.value, card.title, card.published,
              card.provider, problems)

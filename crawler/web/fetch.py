@@ -31,7 +31,7 @@ from crawler.web.politeness import HostPool, Permit
 from crawler.web.redirects import follow
 from crawler.web.retries import with_retries
 from crawler.web.robots import RobotsGate
-from crawler.web.session import guarded_resolver, open_session
+from crawler.web.session import Sending, guarded_resolver, open_session
 from crawler.web.urls import HostKey, host_key
 
 log = structlog.get_logger(__name__)
@@ -167,9 +167,8 @@ class Fetcher:
     ) -> Answer:
         assert self._session is not None
         # the parsed URL, not the string: aiohttp would parse the same text again
-        resp = await self._session.get(
-            parsed, headers=headers, allow_redirects=False, trace_request_ctx=permit
-        )
+        with Sending(permit):  # the permit is stamped when the headers leave
+            resp = await self._session.get(parsed, headers=headers, allow_redirects=False)
         return await read_answer(
             url,
             resp,

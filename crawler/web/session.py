@@ -1,11 +1,11 @@
 """The one aiohttp session every request goes through: the address guard's resolver (around
 aiodns, with aiohttp's DNS cache), connector caps that match the host pool's, no cookies, no
-proxies from the environment, no silent re-sends, and a trace that tells each request's permit
-when its headers left."""
+proxies from the environment, no silent re-sends, and a request class that tells each request's
+permit when its headers leave."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from contextvars import ContextVar, Token
 
 import aiohttp
 from aiohttp.resolver import AsyncResolver
@@ -52,7 +52,7 @@ def open_session(
         headers={"User-Agent": config.user_agent},
         cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,
-        trace_configs=[_send_times()],
+        request_class=StampedRequest,
     )
     # aiohttp silently re-sends a GET once after a reset on a kept-alive connection; that
     # request would bypass the host's throttle and the retry policy, so switch it off.
@@ -60,18 +60,34 @@ def open_session(
     return session
 
 
-def _send_times() -> aiohttp.TraceConfig:
-    """Tell each request's permit when its headers actually left (see politeness.Permit)."""
+# The permit of the request the current task is sending (see Sending), read at send time.
+_PERMIT: ContextVar[Permit | None] = ContextVar("linkcheck_permit", default=None)
 
-    async def on_headers_sent(
-        session: aiohttp.ClientSession,
-        context: SimpleNamespace,
-        params: aiohttp.TraceRequestHeadersSentParams,
-    ) -> None:
-        permit = context.trace_request_ctx
-        if isinstance(permit, Permit):
+
+class Sending:
+    """`with Sending(permit):` the current task's request goes out under `permit`."""
+
+    __slots__ = ("_permit", "_token")
+
+    def __init__(self, permit: Permit) -> None:
+        self._permit = permit
+        self._token: Token[Permit | None] | None = None
+
+    def __enter__(self) -> None:
+        self._token = _PERMIT.set(self._permit)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _PERMIT.reset(self._token)
+
+
+class StampedRequest(aiohttp.ClientRequest):
+    """Tells the sending task's permit when the request leaves (see politeness.Permit): the
+    headers are written as `send` starts, once the connection is there. An aiohttp trace did
+    this before, at the cost of a trace object and a signal per request event."""
+
+    async def send(self, conn: aiohttp.connector.Connection) -> aiohttp.ClientResponse:
+        permit = _PERMIT.get()
+        if permit is not None:
             permit.mark_sent()
-
-    trace = aiohttp.TraceConfig()
-    trace.on_request_headers_sent.append(on_headers_sent)
-    return trace
+        return await super().send(conn)

@@ -1,4 +1,5 @@
-"""Is this body the image a card promises? Pure and CPU-bound: call it via asyncio.to_thread.
+"""Is this body the image a card promises? Pure and CPU-bound: call it via asyncio.to_thread
+(crawler.judge.http checks a small one in the event loop).
 
 Pillow decodes with the GIL released, so a thread keeps the event loop moving. The formats are
 the ones browsers draw: JPEG, PNG, GIF (animated too: its first frame is decoded), WebP, AVIF,
@@ -160,13 +161,20 @@ def decode_cost(
 
 
 def _load(img: Image.Image, body: bytes, plan: DecodePlan) -> str | None:
-    """Decode `img` the planned way; why it does not decode, or None. May raise (Pillow does)."""
-    if plan.how is Decode.STREAM:
+    """Decode `img` the planned way; why it does not decode, or None. May raise (Pillow does).
+
+    A card needs the proof that the pixels decode, never the pixels: even when a full decode
+    fits the budget, a PNG is only inflated and its rows checked (png.py) and a JPEG decoded at
+    the smallest scale, which reads every coefficient all the same (truncation and corrupt data
+    fail as in a full decode) at a fraction of the work."""
+    if plan.how is Decode.STREAM or (plan.how is Decode.FULL and img.format == "PNG"):
         return pixel_data_problem(body)
     if plan.how is Decode.DRAFT:
         wanted = (max(1, img.size[0] // plan.scale), max(1, img.size[1] // plan.scale))
         if img.draft(img.mode, wanted) is None:  # cannot be reduced: never decode it in full
             raise _Unreduced
+    elif plan.how is Decode.FULL and img.format == "JPEG":
+        img.draft(img.mode, (1, 1))  # the smallest scale libjpeg offers; None: a full decode
     img.load()
     return None
 

@@ -8,6 +8,8 @@
   const timings = { start: performance.now() };
   const DATA = JSON.parse($("dashboard-data").textContent);
   timings.parsed = performance.now();
+  // failing pages with no archive lookup yet (the budget was spent or the archive unreachable)
+  const ARCHIVE_PENDING = new Set(DATA.archive_pending || []);
   // URLs arrive as arrays (fields named in url_fields, host as an index into hosts)
   const URLS = DATA.urls.map((values) => {
     const info = {};
@@ -468,6 +470,7 @@
     if (p.ff) addFact(dl, "failing since", when(p.ff));
     if (p.tr) addFact(dl, "trend", p.tr + (p.cf ? " (" + runs(p.cf) + " failing in a row)" : ""));
     if (p.ar) addFact(dl, "archived copy", linkOrText(p.ar));
+    else if (info && ARCHIVE_PENDING.has(info.u)) addFact(dl, "archived copy", "no archive lookup yet");
     box.appendChild(dl);
     const help = hint(p, info);
     if (help) box.appendChild(help);
