@@ -1,7 +1,8 @@
-"""Adaptive politeness: a host that throttles us (429, or 503 with Retry-After) has its rate
-halved for the rest of the run, and ordinary answers bring it back slowly, never above its
-ceiling (configured rate, robots.txt). The rules on a fake clock; the fetcher telling the pool;
-the simulated throttling host; and whole runs against it, measured in the server's log."""
+"""Adaptive politeness: a host that throttles us (429, or 503 with Retry-After: at least two and a
+quarter of its last answers) has its rate halved for the rest of the run, and ordinary answers bring
+it back slowly, never above its ceiling (configured rate, robots.txt). The rules on a fake clock;
+the fetcher telling the pool; the simulated throttling host; and whole runs against it, measured in
+the server's log."""
 
 from __future__ import annotations
 
@@ -23,13 +24,51 @@ from crawler.sim.headlines import card_title
 from crawler.sim.server import SimWeb
 from crawler.sim.throttling import too_fast
 from crawler.web.hosts import HostRules
-from crawler.web.politeness import RATE_FLOOR, RECOVERY_STEP_S, HostPool, HostSlot
+from crawler.web.politeness import (
+    RATE_FLOOR,
+    RECOVERY_STEP_S,
+    THROTTLE_WINDOW,
+    HostPool,
+    HostSlot,
+)
 
 PAGE = LinkKind.PAGE
 
 
 def pool_at(rate: float) -> HostPool:
     return HostPool(PolitenessConfig(rate_per_host=rate, concurrency_per_host=2))
+
+
+def throttle_us(pool: HostPool, key: str) -> None:
+    """Two throttles in a row: a host that limits us, not one page with a limit of its own."""
+    pool.retry_after(key, None)
+    pool.retry_after(key, None)
+
+
+def test_one_throttled_page_among_answered_ones_lowers_nothing(clock: FakeClock) -> None:
+    pool = pool_at(8)
+    slot = pool.slot("h.test")
+    for _ in range(5):  # a page that always answers 429, retried between answered pages
+        for _ in range(THROTTLE_WINDOW // 2):
+            pool.answered("h.test")
+        pool.retry_after("h.test", 1.0)
+        clock.now += 2
+    assert (slot.rate, slot.slowdowns) == (8.0, 0)
+    pool.retry_after("h.test", None)  # three of the last 16: under a quarter
+    assert slot.slowdowns == 0
+    pool.retry_after("h.test", None)  # four of the last 16: a quarter
+    assert (slot.rate, slot.slowdowns) == (4.0, 1)
+
+
+def test_a_host_refusing_a_quarter_of_what_comes_is_slowed(clock: FakeClock) -> None:
+    pool = pool_at(4)
+    slot = pool.slot("h.test")
+    for _ in range(3):  # it keeps 3 of every 4
+        for _ in range(3):
+            pool.answered("h.test")
+        pool.retry_after("h.test", 1.0)
+        clock.now += 1
+    assert slot.slowdowns >= 1 and slot.rate <= 2.0
 
 
 # -- the rules, on a fake clock ------------------------------------------------------------------
@@ -39,9 +78,10 @@ def test_a_throttle_halves_the_rate_once_per_window_of_the_old_rate(clock: FakeC
     pool = pool_at(8)
     slot = pool.slot("h.test")
     pool.retry_after("h.test", 1.0)
+    assert (slot.rate, slot.slowdowns) == (8.0, 0)  # one alone may be about one page
+    pool.retry_after("h.test", 1.0)
     assert (slot.rate, slot.slowdowns) == (4.0, 1)
     assert (slot.throttler.rate_limit, slot.throttler.period) == (4, 1.0 + slot.throttler.margin_s)
-    pool.retry_after("h.test", 1.0)  # a request sent at the old rate: nothing new
     clock.now += 0.99
     pool.retry_after("h.test", None)
     assert (slot.rate, slot.slowdowns) == (4.0, 1)
@@ -94,7 +134,7 @@ def test_ordinary_answers_bring_the_rate_back_in_steps_up_to_the_configured_rate
 ) -> None:
     pool = pool_at(10)
     slot = pool.slot("h.test")
-    pool.retry_after("h.test", None)
+    throttle_us(pool, "h.test")
     assert slot.rate == 5.0
     clock.now += RECOVERY_STEP_S - 0.01
     pool.answered("h.test")
@@ -118,7 +158,7 @@ def test_recovery_stops_at_robots_txts_rate(clock: FakeClock) -> None:
     pool = pool_at(10)
     slot = pool.slot("h.test")
     slot.obey_robots(0.5)  # at most 2 a second
-    pool.retry_after("h.test", None)
+    throttle_us(pool, "h.test")
     assert slot.rate == 1.0
     for _ in range(20):
         clock.now += RECOVERY_STEP_S
@@ -148,7 +188,7 @@ def test_the_run_counters_merge_with_those_before_a_resume(clock: FakeClock) -> 
 
     for key in ("a.news.test", "b.test"):
         asyncio.run(ask(key))
-    pool.retry_after("a.news.test", None)  # 8 -> 4
+    throttle_us(pool, "a.news.test")  # 8 -> 4
     before = {
         "requests_by_host": {"a.news.test": 3, "old.test": 2},
         "throttled_hosts": {
@@ -190,8 +230,8 @@ async def test_what_counts_as_a_throttle(code: int, retry_after: str | None, slo
     pool = pool_at(100)
     answer = status(code, headers={"Retry-After": retry_after} if retry_after else None)
     async with (
-        serve({"/": sequence(answer, ok())}) as server,
-        open_fetcher(pool=pool, retries=1) as fetcher,
+        serve({"/": sequence(answer, answer, ok())}) as server,
+        open_fetcher(pool=pool, retries=2) as fetcher,
     ):
         await fetcher.check(server.url("/"), PAGE)
     slot = pool.slot(server.host)

@@ -13,13 +13,17 @@ whole host pauses).
 
 Adaptive politeness (AIMD, as TCP does it): a host that throttles us (a 429, with or without
 Retry-After, or a 503 with one) has its rate multiplied by `SLOWDOWN_FACTOR` for the rest of the
-run, never below `RATE_FLOOR` (a run must still end). Refusals of requests sent before that
-slow-down say nothing about the new rate: within one window of the old rate, further throttles
-do not lower it again. Ordinary answers bring it back up by `RECOVERY_SHARE` of the host's
-ceiling, at most once per `RECOVERY_STEP_S`: time and answers both, so that a host is not sped
-up while we send it nothing, and the climb from the floor takes as long at any rate (counting
-answers alone, a host at the floor would take hours). Never above `HostSlot.ceiling`: the
-configured rate and robots.txt's. `HostPool.throttled_hosts` tells the report what happened.
+run, never below `RATE_FLOOR` (a run must still end). A throttle lowers the rate when not alone:
+at least `THROTTLES_AT_LEAST` of the host's last `THROTTLE_WINDOW` answers, and at least
+`THROTTLE_SHARE` of them. A page with a limit of its own (refused now and then among answered pages,
+however slowly we come) is that page's trouble, and its URL's retry waits for it; a host that limits
+us refuses a share of whatever comes, and slowing down is what helps. Refusals of requests sent
+before that slow-down say nothing about the new rate: within one window of the old rate, further
+throttles do not lower it again. Ordinary answers bring it back up by `RECOVERY_SHARE` of the host's
+ceiling, at most once per `RECOVERY_STEP_S`: time and answers both, so that a host is not sped up
+while we send it nothing, and the climb from the floor takes as long at any rate (counting answers
+alone, a host at the floor would take hours). Never above `HostSlot.ceiling`: the configured rate
+and robots.txt's. `HostPool.throttled_hosts` tells the report what happened.
 
 asyncio-throttle's waiters poll; so that a busy host never has many pollers, only the task holding
 the slot's `gate` lock waits on the throttler, and the others wait on the lock (woken, not polling).
@@ -52,6 +56,9 @@ SLOWDOWN_FACTOR = 0.5  # a throttle multiplies the host's rate by this
 RATE_FLOOR = 1 / 60  # requests per second: the slowest a throttled host gets
 RECOVERY_SHARE = 0.1  # one step back up adds this share of the host's ceiling
 RECOVERY_STEP_S = 5.0  # seconds: at most one step up per this long without a throttle
+THROTTLE_WINDOW = 16  # answers: the host's recent answers a throttle is weighed against
+THROTTLE_SHARE = 0.25  # of those answers, throttles at least this share to lower the rate
+THROTTLES_AT_LEAST = 2  # and at least this many: one refused page alone is about that page
 _DELTA_SECONDS = re.compile(r"^\d+(\.\d+)?$")  # RFC 9110 says whole seconds; accept "1.5" too
 
 
@@ -219,6 +226,9 @@ class HostSlot:
     lowest_rate: float = 0.0  # the lowest rate in force this run
     hold_until: float = -1e9  # monotonic time until which a throttle lowers the rate no more
     stepped_at: float = -1e9  # monotonic time of the last slow-down or step back up
+    recent_throttles: deque[bool] = field(  # the last answers: True for a throttle
+        default_factory=lambda: deque(maxlen=THROTTLE_WINDOW)
+    )
 
     def __post_init__(self) -> None:
         self.rate = self.rate or self.configured_rate
@@ -252,13 +262,21 @@ class HostSlot:
         that time with no ordinary answer in between: one rate-limited page is about that
         page, several in a row are about us."""
         now = time.monotonic()
-        self.slow_down(now)
+        self.recent_throttles.append(True)
+        if self._throttled_often():
+            self.slow_down(now)
         if seconds is not None:
             recent = now - self.last_retry_after <= max(seconds, 1.0)
             if recent and not self.answered_since_retry_after:
                 self.pause(seconds)
             self.last_retry_after = now
         self.answered_since_retry_after = False
+
+    def _throttled_often(self) -> bool:
+        """Whether the host's recent throttles are about us, not about one page."""
+        throttles = sum(self.recent_throttles)
+        share = throttles / len(self.recent_throttles)
+        return throttles >= THROTTLES_AT_LEAST and share >= THROTTLE_SHARE
 
     def slow_down(self, now: float) -> None:
         """Multiplicative decrease. The requests sent in the last window of the rate before
@@ -274,6 +292,7 @@ class HostSlot:
     def answered(self) -> None:
         """An ordinary answer: additive increase, one step per `RECOVERY_STEP_S` at most."""
         self.answered_since_retry_after = True
+        self.recent_throttles.append(False)
         if self.slowdowns and self.rate < self.ceiling:
             now = time.monotonic()
             if now - self.stepped_at >= RECOVERY_STEP_S:
