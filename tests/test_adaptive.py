@@ -60,6 +60,19 @@ def test_one_throttled_page_among_answered_ones_lowers_nothing(clock: FakeClock)
     assert (slot.rate, slot.slowdowns) == (4.0, 1)
 
 
+def test_a_page_refused_at_every_retry_is_no_news(clock: FakeClock) -> None:
+    pool = pool_at(8)
+    slot = pool.slot("h.test")
+    for _ in range(10):  # however slowly the answers come between its retries
+        pool.answered("h.test")
+        pool.retry_after("h.test", 1.0, "http://h.test/limited")
+        clock.now += 2
+    assert (slot.rate, slot.slowdowns) == (8.0, 0)
+    pool.retry_after("h.test", 1.0, "http://h.test/other")  # another page: news
+    assert slot.slowdowns == 0  # two of the last 12 answers: under a quarter
+    assert (sum(slot.recent_throttles), len(slot.recent_throttles)) == (2, 12)
+
+
 def test_a_host_refusing_a_quarter_of_what_comes_is_slowed(clock: FakeClock) -> None:
     pool = pool_at(4)
     slot = pool.slot("h.test")
@@ -230,10 +243,11 @@ async def test_what_counts_as_a_throttle(code: int, retry_after: str | None, slo
     pool = pool_at(100)
     answer = status(code, headers={"Retry-After": retry_after} if retry_after else None)
     async with (
-        serve({"/": sequence(answer, answer, ok())}) as server,
-        open_fetcher(pool=pool, retries=2) as fetcher,
+        serve({"/a": sequence(answer, ok()), "/b": sequence(answer, ok())}) as server,
+        open_fetcher(pool=pool, retries=1) as fetcher,
     ):
-        await fetcher.check(server.url("/"), PAGE)
+        await fetcher.check(server.url("/a"), PAGE)  # two pages refused: not one page's limit
+        await fetcher.check(server.url("/b"), PAGE)
     slot = pool.slot(server.host)
     assert slot.slowdowns == int(slowed)
     assert slot.rate == (50.0 if slowed else 100.0)

@@ -157,7 +157,7 @@ class Fetcher:
                 log.exception("check_failed", url=safe_text(url))
             return failure
         if answer.retry_after is not None or answer.status == 429:  # the host throttles us
-            self._pool.retry_after(key, answer.retry_after)
+            self._pool.retry_after(key, answer.retry_after, url)
         else:
             self._pool.answered(key)
         return answer

@@ -13,17 +13,19 @@ whole host pauses).
 
 Adaptive politeness (AIMD, as TCP does it): a host that throttles us (a 429, with or without
 Retry-After, or a 503 with one) has its rate multiplied by `SLOWDOWN_FACTOR` for the rest of the
-run, never below `RATE_FLOOR` (a run must still end). A throttle lowers the rate when not alone:
-at least `THROTTLES_AT_LEAST` of the host's last `THROTTLE_WINDOW` answers, and at least
-`THROTTLE_SHARE` of them. A page with a limit of its own (refused now and then among answered pages,
-however slowly we come) is that page's trouble, and its URL's retry waits for it; a host that limits
-us refuses a share of whatever comes, and slowing down is what helps. Refusals of requests sent
-before that slow-down say nothing about the new rate: within one window of the old rate, further
-throttles do not lower it again. Ordinary answers bring it back up by `RECOVERY_SHARE` of the host's
-ceiling, at most once per `RECOVERY_STEP_S`: time and answers both, so that a host is not sped up
-while we send it nothing, and the climb from the floor takes as long at any rate (counting answers
-alone, a host at the floor would take hours). Never above `HostSlot.ceiling`: the configured rate
-and robots.txt's. `HostPool.throttled_hosts` tells the report what happened.
+run, never below `RATE_FLOOR` (a run must still end). A throttle lowers the rate when not alone: at
+least `THROTTLES_AT_LEAST` of the host's last `THROTTLE_WINDOW` answers, and at least
+`THROTTLE_SHARE` of them, were first refusals of their URLs (a retry refused again is no news;
+counted, a page's retries would weigh more the slower we go). A page with a limit of its own
+(refused now and then among answered pages, however slowly we come) is that page's trouble, and its
+URL's retry waits for it; a host that limits us refuses a share of whatever comes, and slowing down
+is what helps. Refusals of requests sent before that slow-down say nothing about the new rate:
+within one window of the old rate, further throttles do not lower it again. Ordinary answers bring
+it back up by `RECOVERY_SHARE` of the host's ceiling, at most once per `RECOVERY_STEP_S`: time and
+answers both, so that a host is not sped up while we send it nothing, and the climb from the floor
+takes as long at any rate (counting answers alone, a host at the floor would take hours). Never
+above `HostSlot.ceiling`: the configured rate and robots.txt's. `HostPool.throttled_hosts` tells the
+report what happened.
 
 asyncio-throttle's waiters poll; so that a busy host never has many pollers, only the task holding
 the slot's `gate` lock waits on the throttler, and the others wait on the lock (woken, not polling).
@@ -59,6 +61,7 @@ RECOVERY_STEP_S = 5.0  # seconds: at most one step up per this long without a th
 THROTTLE_WINDOW = 16  # answers: the host's recent answers a throttle is weighed against
 THROTTLE_SHARE = 0.25  # of those answers, throttles at least this share to lower the rate
 THROTTLES_AT_LEAST = 2  # and at least this many: one refused page alone is about that page
+REFUSED_URLS_KEPT = 64  # refused URLs remembered per host, to tell a retry from a new refusal
 _DELTA_SECONDS = re.compile(r"^\d+(\.\d+)?$")  # RFC 9110 says whole seconds; accept "1.5" too
 
 
@@ -229,6 +232,9 @@ class HostSlot:
     recent_throttles: deque[bool] = field(  # the last answers: True for a throttle
         default_factory=lambda: deque(maxlen=THROTTLE_WINDOW)
     )
+    refused_urls: deque[str] = field(  # the URLs of the last throttles: a retry is no news
+        default_factory=lambda: deque(maxlen=REFUSED_URLS_KEPT)
+    )
 
     def __post_init__(self) -> None:
         self.rate = self.rate or self.configured_rate
@@ -255,16 +261,20 @@ class HostSlot:
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
 
-    def retry_after(self, seconds: float | None) -> None:
+    def retry_after(self, seconds: float | None, url: str | None = None) -> None:
         """A throttle from this host: a Retry-After of `seconds`, or a 429 that named no time
-        (None). Either lowers the host's rate (`slow_down`). The URL that got it waits (the
-        fetcher's retry does); the whole host pauses only when a second Retry-After comes within
-        that time with no ordinary answer in between: one rate-limited page is about that
-        page, several in a row are about us."""
+        (None), for `url`. Throttles of many URLs lower the host's rate (`slow_down`); a URL
+        refused again (its retry) tells nothing new. The URL that got it waits (the fetcher's
+        retry does); the whole host pauses only when a second Retry-After comes within that
+        time with no ordinary answer in between: one rate-limited page is about that page,
+        several in a row are about us."""
         now = time.monotonic()
-        self.recent_throttles.append(True)
-        if self._throttled_often():
-            self.slow_down(now)
+        if url is None or url not in self.refused_urls:
+            if url is not None:
+                self.refused_urls.append(url)
+            self.recent_throttles.append(True)
+            if self._throttled_often():
+                self.slow_down(now)
         if seconds is not None:
             recent = now - self.last_retry_after <= max(seconds, 1.0)
             if recent and not self.answered_since_retry_after:
@@ -327,9 +337,9 @@ class HostPool:
             self._slots[key] = slot
         return slot
 
-    def retry_after(self, key: HostKey, seconds: float | None) -> None:
-        """This host throttled us: a Retry-After, or a 429 without one (None)."""
-        self.slot(key).retry_after(seconds)
+    def retry_after(self, key: HostKey, seconds: float | None, url: str | None = None) -> None:
+        """This host throttled us (`url`): a Retry-After, or a 429 without one (None)."""
+        self.slot(key).retry_after(seconds, url)
 
     def answered(self, key: HostKey) -> None:
         """An ordinary answer (no throttle) from this host."""
