@@ -19,6 +19,7 @@ import structlog
 from crawler.config import Config
 from crawler.judge import reuse
 from crawler.judge.archive_copy import ArchiveCopy
+from crawler.judge.early import EarlyJudge
 from crawler.judge.http import AnswerChecker
 from crawler.judge.pagerot import PageRotChecker
 from crawler.judge.urlcheck import UrlChecks, failed_outcome, page_rot_step
@@ -148,22 +149,27 @@ class Crawl:
         """Feed the cards' URLs to the checks until done or stopped: "finished" or
         "interrupted"; a store failure is raised once in-flight requests are done."""
         flusher: asyncio.Task[None] | None = None
+        judging: asyncio.Task[None] | None = None
         scheduler: Scheduler | None = None
+        early = self._early_judge(run_id)
         try:
             robots = robots_gate(self.config, pool, self.store, self.host_rules)
             async with Fetcher(self.config.fetch, pool, self.host_rules, robots) as fetcher:
                 checks, rot, archive = self._url_checks(fetcher, pool)
                 if self.engine is not None:
-                    scheduler = self.engine(run_id, pool, counters, self._recorder(run_id))
+                    scheduler = self.engine(run_id, pool, counters, self._recorder(run_id, early))
                 else:
                     scheduler = Scheduler(
                         self._checker(run_id, checks),
-                        self._recorder(run_id),
+                        self._recorder(run_id, early),
                         workers_per_host=pool.limits.workers_per_host,
                         queue_per_host=pool.limits.queue_per_host,
                     )
                 flusher = asyncio.create_task(_flush_periodically(self.store, self._store_failed))
-                feed = CardFeed(self.config, self.store, self.progress, run_id, self._stop)
+                judging = asyncio.create_task(early.keep_judging())
+                feed = CardFeed(
+                    self.config, self.store, self.progress, run_id, self._stop, early.card_stored
+                )
                 await feed.feed(scheduler, seen, already, counters)
                 state = await self._drain(scheduler, counters)
                 if archive is not None and self._store_failure is None:
@@ -179,8 +185,9 @@ class Crawl:
                     raise self._store_failure
                 return state
         finally:
-            if flusher is not None:
-                flusher.cancel()
+            for task in (flusher, judging):
+                if task is not None:
+                    task.cancel()
             if scheduler is not None:
                 scheduler.close()
 
@@ -227,13 +234,20 @@ class Crawl:
 
         return check
 
-    def _recorder(self, run_id: int) -> ResultFn:
+    def _early_judge(self, run_id: int) -> EarlyJudge:
+        """Cards judged while the crawl runs (crawler/judge/early.py)."""
+        run = self.store.run(run_id)
+        assert run is not None
+        return EarlyJudge(self.store, run_id, self.config.rot, at=run.started_at)
+
+    def _recorder(self, run_id: int, early: EarlyJudge) -> ResultFn:
         def on_result(host: HostKey, outcome: UrlOutcome) -> None:
             try:
                 self.store.add_url_result(run_id, host, outcome)
             except Exception as exc:  # never a silent loss inside a worker task
                 self._store_failed(exc)
                 return
+            early.result_stored(outcome.url)
             self.progress.done(bool(outcome.findings))
 
         return on_result

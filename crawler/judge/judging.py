@@ -16,7 +16,15 @@ from crawler.judge.history import next_streak, unverified
 from crawler.judge.verdicts import card_status, link_problems
 from crawler.model import FAILING, UNCHECKED, Kind, Problem, Severity
 from crawler.store.database import Store
-from crawler.store.records import CardVerdict, LinkResult, StoredCard, StreakState, UrlHistory
+from crawler.store.early import drop_early_verdicts, take_early_verdicts
+from crawler.store.records import (
+    CardToJudge,
+    CardVerdict,
+    LinkResult,
+    StoredCard,
+    StreakState,
+    UrlHistory,
+)
 from crawler.store.state import cards_to_judge, set_card_verdicts, urls_to_fold, write_url_history
 
 log = structlog.get_logger(__name__)
@@ -30,6 +38,7 @@ def judge_cards(
     at: str = "",
     partial: bool = False,
     degraded: bool = False,
+    skip_early: bool = False,
     batch: int = 1000,
 ) -> dict[str, int]:
     """Compute every stored card's verdict. With `rules` (the run started `at`), each card's
@@ -37,25 +46,43 @@ def judge_cards(
     one (interrupted) shown in the verdict but not recorded, and a card whose links were not
     all checked is `unchecked` unless what was checked already fails it. A `degraded` run's
     failures, and a card whose only trouble could not be verified, are held, not folded in
-    (crawler/judge/history.py).
+    (crawler/judge/history.py). With `skip_early`, the cards judged while the crawl ran
+    (crawler/judge/early.py) are left to their early verdicts.
 
     Returns how many links were left unchecked."""
     verdicts: list[CardVerdict] = []
     unchecked = 0
-    for card, state, links in cards_to_judge(store, run_id):
-        left = sum(1 for link in links if link.url_status is None)
+    for item in cards_to_judge(store, run_id, skip_early=skip_early):
+        verdict, left = judge_card(
+            item, rules=rules, run_id=run_id, at=at, partial=partial, degraded=degraded
+        )
         unchecked += left
-        problems = _card_problems(card, links)
-        status = card_status(card.disposition, problems)
-        if partial and left and status not in (*FAILING, Severity.INVALID.label):
-            status = UNCHECKED
-        verdict = _verdict(card, state, status, problems, rules, run_id, at, degraded)
-        verdicts.append(_unrecorded(verdict) if partial else verdict)
+        verdicts.append(verdict)
         if len(verdicts) >= batch:
             set_card_verdicts(store, run_id, verdicts)
             verdicts.clear()
     set_card_verdicts(store, run_id, verdicts)
     return {"links_unchecked": unchecked}
+
+
+def judge_card(
+    item: CardToJudge,
+    *,
+    rules: RotConfig | None,
+    run_id: int,
+    at: str,
+    partial: bool = False,
+    degraded: bool = False,
+) -> tuple[CardVerdict, int]:
+    """One card's verdict (see `judge_cards`), and how many of its links were left unchecked."""
+    card, state, links = item
+    left = sum(1 for link in links if link.url_status is None)
+    problems = _card_problems(card, links)
+    status = card_status(card.disposition, problems)
+    if partial and left and status not in (*FAILING, Severity.INVALID.label):
+        status = UNCHECKED
+    verdict = _verdict(card, state, status, problems, rules, run_id, at, degraded)
+    return (_unrecorded(verdict) if partial else verdict), left
 
 
 def _card_problems(card: StoredCard, links: list[LinkResult]) -> list[dict[str, Any]]:
@@ -163,12 +190,20 @@ def judge_run(
     store: Store, run_id: int, rules: RotConfig, *, at: str, partial: bool
 ) -> tuple[dict[str, Any], bool]:
     """An ended run's verdicts: whether it was degraded (crawler/judge/degraded.py), each URL's
-    history, then each card's verdict. Returns the counters to record and whether degraded."""
+    history, then each card's verdict (or the one it got while the crawl ran). Returns the
+    counters to record and whether degraded."""
     reach = run_reach(store, run_id, rules)
     if reach.degraded:
         log.warning("run_degraded", **reach.counters())
     record_url_history(store, run_id, rules, partial=partial, degraded=reach.degraded)
+    # the cards judged early assumed a finished run that is not degraded
+    keep_early = not partial and not reach.degraded
     verdicts = judge_cards(
-        store, run_id, rules=rules, at=at, partial=partial, degraded=reach.degraded
-    )
+        store, run_id, rules=rules, at=at, partial=partial, degraded=reach.degraded,
+        skip_early=keep_early,
+    )  # fmt: skip
+    if keep_early:
+        verdicts["cards_judged_early"] = take_early_verdicts(store, run_id)
+    else:
+        drop_early_verdicts(store, run_id)
     return {**reach.counters(), **verdicts}, reach.degraded

@@ -4,6 +4,7 @@ request go to the scheduler (a recent result is reused instead: crawler.judge.re
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from crawler.config import Config
@@ -30,8 +31,10 @@ class CardFeed:
         progress: ProgressSink,
         run_id: int,
         stop: asyncio.Event,
+        on_card: Callable[[str], None] = lambda path: None,
     ) -> None:
         self.config = config
+        self._on_card = on_card  # told each stored card's path (crawler/judge/early.py)
         self.store = store
         self.progress = progress
         self.run_id = run_id
@@ -49,6 +52,7 @@ class CardFeed:
                 if not count_card(card, counters):
                     continue
                 self.store.add_card(self.run_id, card)
+                self._on_card(card.path)
                 jobs = self._jobs_of(card, seen, already, counters)
                 for job in jobs:
                     scheduler.submit(job)

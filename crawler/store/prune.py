@@ -118,6 +118,7 @@ def _drop_run(db: sqlite3.Connection, run_id: int) -> None:
     )
     db.execute("DELETE FROM card_links WHERE run_id = ?", (run_id,))
     db.execute("DELETE FROM cards WHERE run_id = ?", (run_id,))
+    db.execute("DELETE FROM early_verdicts WHERE run_id = ?", (run_id,))  # a run never resumed
     db.execute("DELETE FROM url_results WHERE run_id = ? AND reused_from IS NOT NULL", (run_id,))
     db.execute("UPDATE runs SET pruned_at = ? WHERE id = ?", (utc_now(), run_id))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from crawler.store.opening import StoreError
 from crawler.text import preview
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 8
 
 # Each entry migrates the schema from version i to i + 1; append, never edit.
 MIGRATIONS: list[str] = [
@@ -141,6 +141,27 @@ MIGRATIONS: list[str] = [
         http_status INTEGER NOT NULL,
         rules TEXT NOT NULL,
         fetched_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
+    # 7: the SHA-256 of each card file's bytes as the run read them: `linkcheck fix` never
+    # edits a card changed since (NULL: read before this column, or unreadable)
+    """
+    ALTER TABLE cards ADD COLUMN sha256 TEXT;
+    """,
+    # 8: verdicts of cards judged while the crawl runs, as if the run finishes and is not
+    # degraded; the run's end keeps them (or judges again) and deletes them
+    """
+    CREATE TABLE early_verdicts (
+        run_id INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        status TEXT NOT NULL,
+        problems TEXT NOT NULL,
+        first_failed_at TEXT,
+        last_healthy_at TEXT,
+        consecutive_failures INTEGER,
+        trend TEXT,
+        recent TEXT NOT NULL,
+        PRIMARY KEY (run_id, path)
     ) WITHOUT ROWID;
     """,
 ]

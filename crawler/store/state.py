@@ -26,15 +26,26 @@ _STATE = "s.first_failed_at, s.last_healthy_at, s.consecutive_failures, s.recent
 _CARD_WIDTH = len(StoredCard._fields)
 
 
-def cards_to_judge(store: Store, run_id: int) -> Iterator[CardToJudge]:
+def cards_to_judge(
+    store: Store, run_id: int, *, paths: Sequence[str] | None = None, skip_early: bool = False
+) -> Iterator[CardToJudge]:
     """Each card of the run (by path) with its history so far and its links joined to their
-    URL results (None columns where a URL was not checked); streamed."""
+    URL results (None columns where a URL was not checked); streamed. Only the cards in `paths`
+    when given; with `skip_early`, not the cards judged while the crawl ran (early_verdicts)."""
+    where, params = "", tuple[str, ...]()
+    if paths is not None:
+        where, params = f" AND {{0}}.path IN ({', '.join('?' * len(paths))})", tuple(paths)
+    elif skip_early:
+        where = (
+            " AND NOT EXISTS (SELECT 1 FROM early_verdicts e"
+            " WHERE e.run_id = {0}.run_id AND e.path = {0}.path)"
+        )
     reader = store.reader()
     cards = reader.execute(
         f"SELECT {columns(StoredCard, 'c.')}, {_STATE}"
         " FROM cards c LEFT JOIN card_state s ON s.path = c.path"
-        " WHERE c.run_id = ? ORDER BY c.path",
-        (run_id,),
+        f" WHERE c.run_id = ?{where.format('c')} ORDER BY c.path",
+        (run_id, *params),
     )
     links = reader.cursor().execute(
         "SELECT l.path, l.ord, l.field, l.url, l.link_kind, l.declared_width,"
@@ -43,8 +54,8 @@ def cards_to_judge(store: Store, run_id: int) -> Iterator[CardToJudge]:
         " u.first_failed_at, u.consecutive_failures, u.title, u.archive_url,"
         " u.archive_timestamp"
         " FROM card_links l LEFT JOIN url_results u ON u.run_id = l.run_id AND u.url = l.url"
-        " WHERE l.run_id = ? ORDER BY l.path, l.ord",
-        (run_id,),
+        f" WHERE l.run_id = ?{where.format('l')} ORDER BY l.path, l.ord",
+        (run_id, *params),
     )
     pairs = merge_join(cards, map(LinkResult._make, links), lambda c: c["path"], _path)
     for row, own in pairs:
