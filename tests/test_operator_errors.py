@@ -28,7 +28,7 @@ import pytest
 
 from crawler.cli import main
 from crawler.cli.exits import EXIT_CODES_HELP, ExitCode
-from crawler.crawl import Crawl
+from crawler.phases.feed import CardFeed
 from crawler.report import atomic
 from crawler.store import opening, schema
 from crawler.store.database import Store
@@ -640,16 +640,16 @@ def test_unreadable_config_is_one_line(site: Site, capsys: pytest.CaptureFixture
 def test_internal_error_is_exit_3_logged_and_the_run_resumes(
     site: Site, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = Crawl._plan
+    real = CardFeed._plan
     calls = []
 
-    def plan_then_fail(self: Crawl, run_id: int, url: str, counters: dict[str, Any]) -> Any:
+    def plan_then_fail(self: CardFeed, url: str, counters: dict[str, Any]) -> Any:
         calls.append(url)
         if len(calls) > CARDS // 2:
             raise RuntimeError("a bug with http://user:secret@example.com/")
-        return real(self, run_id, url, counters)
+        return real(self, url, counters)
 
-    monkeypatch.setattr(Crawl, "_plan", plan_then_fail)
+    monkeypatch.setattr(CardFeed, "_plan", plan_then_fail)
     code, err = cli_run(capsys, site.run_args())
     assert code == ExitCode.INTERNAL  # never 1: that means "broken cards found"
     *logs, line = err.strip().splitlines()
@@ -661,7 +661,7 @@ def test_internal_error_is_exit_3_logged_and_the_run_resumes(
     assert event["level"] == "error" and "Traceback" in event["exception"]
     assert "RuntimeError" in event["exception"]
     assert [r.state for r in runs_of(site.state)] == ["failed"]  # resumable
-    monkeypatch.setattr(Crawl, "_plan", real)
+    monkeypatch.setattr(CardFeed, "_plan", real)
     code, err = cli_run(capsys, site.run_args("--resume"))
     assert code == ExitCode.OK, err
     report = json.loads((site.out / "report.json").read_text())

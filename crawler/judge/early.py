@@ -14,6 +14,7 @@ results came since, so each pass costs what arrived, not what the run holds.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import structlog
 
@@ -21,7 +22,7 @@ from crawler.config import RotConfig
 from crawler.judge.judging import judge_card
 from crawler.model import FAILING
 from crawler.store.database import Store
-from crawler.store.early import cards_linking, set_aside
+from crawler.store.early import cards_linking, complete_cards, set_aside
 from crawler.store.records import CardVerdict
 from crawler.store.state import cards_to_judge
 
@@ -40,6 +41,7 @@ class EarlyJudge:
         self.rules = rules
         self.at = at  # when the run started: the time its history is recorded at
         self.judged = 0
+        self.busy_s = 0.0  # the event loop's time spent judging, awaits included
         self._cards: list[str] = []
         self._urls: list[str] = []
 
@@ -55,8 +57,12 @@ class EarlyJudge:
         try:
             while True:
                 await asyncio.sleep(PASS_EVERY_S)
+                started = time.monotonic()
                 await self.judge_ready()
+                self.busy_s += time.monotonic() - started
         except asyncio.CancelledError:
+            log.info("early_judging", run_id=self.run_id, set_aside=self.judged,
+                     busy_s=round(self.busy_s, 3))  # fmt: skip
             raise
         except Exception:
             log.exception("early_judging_failed", run_id=self.run_id)
@@ -71,7 +77,7 @@ class EarlyJudge:
         self._cards = []
         self.store.flush()
         candidates |= cards_linking(self.store, self.run_id, urls)
-        ordered = sorted(candidates)
+        ordered = complete_cards(self.store, self.run_id, sorted(candidates))
         kept = 0
         for start in range(0, len(ordered), _CARDS_PER_SLICE):
             verdicts = self._judge(ordered[start : start + _CARDS_PER_SLICE])
@@ -82,10 +88,9 @@ class EarlyJudge:
         return kept
 
     def _judge(self, paths: list[str]) -> list[CardVerdict]:
+        """The verdicts to set aside among these cards, every link of which has its result."""
         verdicts = []
         for item in cards_to_judge(self.store, self.run_id, paths=paths):
-            if any(link.url_status is None for link in item.links):
-                continue  # a link still waits for its result
             verdict, _ = judge_card(item, rules=self.rules, run_id=self.run_id, at=self.at)
             if verdict.status in FAILING or verdict.recent is None:
                 continue  # left to the run's end (recent None: its history is already in)

@@ -3,6 +3,7 @@ then its reports."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,14 @@ def end_run(
     store.flush()
     run_row = store.run(run_id)
     assert run_row is not None
+    started = time.monotonic()
     judged, degraded = judge_run(
         store, run_id, rules, at=run_row.started_at, partial=state != "finished"
     )
     counters.update(judged)
+    # what is left to judge after the last fetch: the figure early judging is there to shrink
+    log.info("run_judged", run_id=run_id, duration_s=round(time.monotonic() - started, 3),
+             judged_early=judged.get("cards_judged_early", 0))  # fmt: skip
     store.end_run(run_id, state=state, counters=counters, degraded=degraded)
     return degraded
 
@@ -40,6 +45,7 @@ def write_reports(store: Store, run_id: int, out: Path) -> tuple[Path, Path | No
     """report.json and the dashboard (report.partial.* for a run that did not finish: the
     complete ones are never replaced by a partial run's), the partial files settled
     (crawler.report.partial); then the store notes that the run is reported."""
+    started = time.monotonic()
     report_path = write_json_report(store, run_id, out)
     try:
         html_path: Path | None = write_html_report(store, run_id, out)
@@ -55,4 +61,5 @@ def write_reports(store: Store, run_id: int, out: Path) -> tuple[Path, Path | No
     except (OSError, ReportWriteError):  # a banner or a stale file costs no run its reports
         log.exception("partial_reports_not_settled", run_id=run_id)
     store.mark_reported(run_id)
+    log.info("reports_written", run_id=run_id, duration_s=round(time.monotonic() - started, 3))
     return report_path, html_path

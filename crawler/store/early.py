@@ -27,6 +27,25 @@ def cards_linking(store: Store, run_id: int, urls: Iterable[str]) -> set[str]:
     return found
 
 
+def complete_cards(store: Store, run_id: int, paths: Sequence[str]) -> list[str]:
+    """Those of `paths` whose every link has this run's result, in path order. The check is
+    SQLite's, so a card waiting for a link costs an index lookup, not a judgement."""
+    found: list[str] = []
+    for start in range(0, len(paths), _CHUNK):
+        chunk = paths[start : start + _CHUNK]
+        rows = store.db.execute(
+            "SELECT c.path FROM cards c"
+            f" WHERE c.run_id = ? AND c.path IN ({', '.join('?' * len(chunk))})"
+            " AND NOT EXISTS (SELECT 1 FROM card_links l WHERE l.run_id = c.run_id"
+            " AND l.path = c.path AND NOT EXISTS (SELECT 1 FROM url_results u"
+            " WHERE u.run_id = l.run_id AND u.url = l.url))"
+            " ORDER BY c.path",
+            (run_id, *chunk),
+        )
+        found.extend(path for (path,) in rows)
+    return found
+
+
 def set_aside(store: Store, run_id: int, verdicts: Sequence[CardVerdict]) -> None:
     """Verdicts judged early, with their history (`recent`) to record if the run finishes."""
     with store.db as db:
