@@ -28,6 +28,7 @@ from crawler.web.politeness import (
     RATE_FLOOR,
     RECOVERY_STEP_S,
     THROTTLE_WINDOW,
+    THROTTLES_NEEDED,
     HostPool,
     HostSlot,
 )
@@ -40,23 +41,26 @@ def pool_at(rate: float) -> HostPool:
 
 
 def throttle_us(pool: HostPool, key: str) -> None:
-    """Two throttles in a row: a host that limits us, not one page with a limit of its own."""
-    pool.retry_after(key, None)
-    pool.retry_after(key, None)
+    """Throttles in a row, enough to count: a host that limits us, not pages with limits of
+    their own."""
+    for _ in range(THROTTLES_NEEDED):
+        pool.retry_after(key, None)
 
 
 def test_one_throttled_page_among_answered_ones_lowers_nothing(clock: FakeClock) -> None:
     pool = pool_at(8)
     slot = pool.slot("h.test")
-    for _ in range(5):  # a page that always answers 429, retried between answered pages
-        for _ in range(THROTTLE_WINDOW // 2):
+    for _ in range(10):  # one page in eight has a limit of its own
+        for _ in range(7):
             pool.answered("h.test")
         pool.retry_after("h.test", 1.0)
         clock.now += 2
     assert (slot.rate, slot.slowdowns) == (8.0, 0)
-    pool.retry_after("h.test", None)  # three of the last 16: under a quarter
-    assert slot.slowdowns == 0
-    pool.retry_after("h.test", None)  # four of the last 16: a quarter
+    assert (sum(slot.recent_throttles), len(slot.recent_throttles)) == (4, THROTTLE_WINDOW)
+    for _ in range(THROTTLES_NEEDED - 4 - 1):
+        pool.retry_after("h.test", None)
+    assert slot.slowdowns == 0  # one short of a quarter of the window
+    pool.retry_after("h.test", None)
     assert (slot.rate, slot.slowdowns) == (4.0, 1)
 
 
@@ -69,19 +73,20 @@ def test_a_page_refused_at_every_retry_is_no_news(clock: FakeClock) -> None:
         clock.now += 2
     assert (slot.rate, slot.slowdowns) == (8.0, 0)
     pool.retry_after("h.test", 1.0, "http://h.test/other")  # another page: news
-    assert slot.slowdowns == 0  # two of the last 12 answers: under a quarter
+    assert slot.slowdowns == 0  # two refusals among the last 12 answers
     assert (sum(slot.recent_throttles), len(slot.recent_throttles)) == (2, 12)
 
 
 def test_a_host_refusing_a_quarter_of_what_comes_is_slowed(clock: FakeClock) -> None:
     pool = pool_at(4)
     slot = pool.slot("h.test")
-    for _ in range(3):  # it keeps 3 of every 4
+    for _ in range(THROTTLE_WINDOW // 4):  # it keeps 3 of every 4
+        assert slot.slowdowns == 0
         for _ in range(3):
             pool.answered("h.test")
         pool.retry_after("h.test", 1.0)
         clock.now += 1
-    assert slot.slowdowns >= 1 and slot.rate <= 2.0
+    assert (slot.rate, slot.slowdowns) == (2.0, 1)
 
 
 # -- the rules, on a fake clock ------------------------------------------------------------------
@@ -90,8 +95,9 @@ def test_a_host_refusing_a_quarter_of_what_comes_is_slowed(clock: FakeClock) -> 
 def test_a_throttle_halves_the_rate_once_per_window_of_the_old_rate(clock: FakeClock) -> None:
     pool = pool_at(8)
     slot = pool.slot("h.test")
-    pool.retry_after("h.test", 1.0)
-    assert (slot.rate, slot.slowdowns) == (8.0, 0)  # one alone may be about one page
+    for _ in range(THROTTLES_NEEDED - 1):
+        pool.retry_after("h.test", 1.0)
+    assert (slot.rate, slot.slowdowns) == (8.0, 0)  # a few alone may be pages' own limits
     pool.retry_after("h.test", 1.0)
     assert (slot.rate, slot.slowdowns) == (4.0, 1)
     assert (slot.throttler.rate_limit, slot.throttler.period) == (4, 1.0 + slot.throttler.margin_s)
@@ -131,9 +137,9 @@ def test_the_rate_never_falls_below_the_floor(clock: FakeClock) -> None:
 
 def test_a_429_without_retry_after_slows_the_host_but_pauses_nothing(clock: FakeClock) -> None:
     pool = pool_at(8)
-    pool.retry_after("h.test", None)
-    clock.now += 0.5
-    pool.retry_after("h.test", None)
+    for _ in range(THROTTLES_NEEDED):
+        pool.retry_after("h.test", None)
+        clock.now += 0.1
     slot = pool.slot("h.test")
     assert slot.paused_until == 0.0 and slot.rate == 4.0
     pool.retry_after("h.test", 5)  # Retry-After pauses keep their own rule
@@ -243,11 +249,11 @@ async def test_what_counts_as_a_throttle(code: int, retry_after: str | None, slo
     pool = pool_at(100)
     answer = status(code, headers={"Retry-After": retry_after} if retry_after else None)
     async with (
-        serve({"/a": sequence(answer, ok()), "/b": sequence(answer, ok())}) as server,
+        serve({f"/{n}": sequence(answer, ok()) for n in range(THROTTLES_NEEDED)}) as server,
         open_fetcher(pool=pool, retries=1) as fetcher,
     ):
-        await fetcher.check(server.url("/a"), PAGE)  # two pages refused: not one page's limit
-        await fetcher.check(server.url("/b"), PAGE)
+        for n in range(THROTTLES_NEEDED):  # many pages refused: not pages' own limits
+            await fetcher.check(server.url(f"/{n}"), PAGE)
     slot = pool.slot(server.host)
     assert slot.slowdowns == int(slowed)
     assert slot.rate == (50.0 if slowed else 100.0)
@@ -326,7 +332,7 @@ async def test_a_throttling_host_slows_the_run_down_and_every_url_is_answered(
     """Configured 8/s, the host keeps 2/s (with and without Retry-After). No recovery in this
     run, so what the server saw after the slow-downs is the rate they ended at."""
     monkeypatch.setattr(crawler.web.politeness, "RECOVERY_STEP_S", 3600.0)
-    counters, report, sim = await throttled_run(tmp_path, path, urls=12, rate=8)
+    counters, report, sim = await throttled_run(tmp_path, path, urls=32, rate=8)
     assert every_url_answered(report)  # no rate_limited: each was answered at the lower rate
     ip = sim.host_ips[0]
     throttled = counters["throttled_hosts"]
@@ -337,7 +343,7 @@ async def test_a_throttling_host_slows_the_run_down_and_every_url_is_answered(
     assert entry["ended_rate"] == entry["lowest_rate"] <= 2.0
     pages = [r for r in sim.log if r.path.startswith(path)]
     refused = [r for r in pages if r.status == 429]
-    assert refused and sorted(r.status for r in pages).count(200) == 12
+    assert refused and sorted(r.status for r in pages).count(200) == 32
     first, last = refused[0].t, refused[-1].t
     assert max_in_window(r.t for r in pages if r.t <= first) > 2  # we came faster at first
     calm = [r.t for r in pages if r.t > last]  # after the last refusal, at the ended rate
@@ -358,7 +364,7 @@ async def test_the_rate_recovers_between_throttles_but_never_above_the_configure
         rates.append(slot.rate)
 
     monkeypatch.setattr(HostSlot, "set_rate", recording)
-    counters, report, sim = await throttled_run(tmp_path, "/throttle/3", urls=24, rate=4)
+    counters, report, sim = await throttled_run(tmp_path, "/throttle/3", urls=64, rate=4)
     assert every_url_answered(report)
     entry = counters["throttled_hosts"][sim.host_ips[0]]  # type: ignore[index]
     assert entry["configured_rate"] == 4.0 and entry["lowest_rate"] < 4.0

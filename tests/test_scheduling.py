@@ -225,7 +225,14 @@ async def test_a_window_frees_only_after_its_period(clock: FakeClock) -> None:
 
 @pytest.mark.parametrize(
     ("rate", "count", "period"),
-    [(20.0, 20, 1.0), (2.5, 2, 0.8), (1.0, 1, 1.0), (0.5, 1, 2.0), (0.25, 1, 4.0)],
+    [
+        (20.0, 20, 1.0),
+        (2.5, 2, 1.0),  # never 2 per 0.8 s: two such windows fit in one second of the server's
+        (3.9999999999999996, 4, 1.0),  # what recovery steps of 0.4 add up to
+        (1.0, 1, 1.0),
+        (0.5, 1, 2.0),
+        (0.25, 1, 4.0),
+    ],
 )
 def test_a_rate_becomes_a_whole_number_of_requests_per_period(
     rate: float, count: int, period: float

@@ -13,19 +13,19 @@ whole host pauses).
 
 Adaptive politeness (AIMD, as TCP does it): a host that throttles us (a 429, with or without
 Retry-After, or a 503 with one) has its rate multiplied by `SLOWDOWN_FACTOR` for the rest of the
-run, never below `RATE_FLOOR` (a run must still end). A throttle lowers the rate when not alone: at
-least `THROTTLES_AT_LEAST` of the host's last `THROTTLE_WINDOW` answers, and at least
-`THROTTLE_SHARE` of them, were first refusals of their URLs (a retry refused again is no news;
-counted, a page's retries would weigh more the slower we go). A page with a limit of its own
-(refused now and then among answered pages, however slowly we come) is that page's trouble, and its
-URL's retry waits for it; a host that limits us refuses a share of whatever comes, and slowing down
-is what helps. Refusals of requests sent before that slow-down say nothing about the new rate:
-within one window of the old rate, further throttles do not lower it again. Ordinary answers bring
-it back up by `RECOVERY_SHARE` of the host's ceiling, at most once per `RECOVERY_STEP_S`: time and
-answers both, so that a host is not sped up while we send it nothing, and the climb from the floor
-takes as long at any rate (counting answers alone, a host at the floor would take hours). Never
-above `HostSlot.ceiling`: the configured rate and robots.txt's. `HostPool.throttled_hosts` tells the
-report what happened.
+run, never below `RATE_FLOOR` (a run must still end). A throttle lowers the rate when not alone:
+`THROTTLES_NEEDED` of the host's last `THROTTLE_WINDOW` answers were first refusals of their URLs (a
+retry refused again is no news; counted, a page's retries would weigh more the slower we go). The
+window is long and the count a quarter of it, so that the few pages with limits of their own, which
+can come together, do not add up to one. A page with a limit of its own (refused now and then among
+answered pages, however slowly we come) is that page's trouble, and its URL's retry waits for it; a
+host that limits us refuses a share of whatever comes, and slowing down is what helps. Refusals of
+requests sent before that slow-down say nothing about the new rate: within one window of the old
+rate, further throttles do not lower it again. Ordinary answers bring it back up by `RECOVERY_SHARE`
+of the host's ceiling, at most once per `RECOVERY_STEP_S`: time and answers both, so that a host is
+not sped up while we send it nothing, and the climb from the floor takes as long at any rate
+(counting answers alone, a host at the floor would take hours). Never above `HostSlot.ceiling`: the
+configured rate and robots.txt's. `HostPool.throttled_hosts` tells the report what happened.
 
 asyncio-throttle's waiters poll; so that a busy host never has many pollers, only the task holding
 the slot's `gate` lock waits on the throttler, and the others wait on the lock (woken, not polling).
@@ -58,9 +58,8 @@ SLOWDOWN_FACTOR = 0.5  # a throttle multiplies the host's rate by this
 RATE_FLOOR = 1 / 60  # requests per second: the slowest a throttled host gets
 RECOVERY_SHARE = 0.1  # one step back up adds this share of the host's ceiling
 RECOVERY_STEP_S = 5.0  # seconds: at most one step up per this long without a throttle
-THROTTLE_WINDOW = 16  # answers: the host's recent answers a throttle is weighed against
-THROTTLE_SHARE = 0.25  # of those answers, throttles at least this share to lower the rate
-THROTTLES_AT_LEAST = 2  # and at least this many: one refused page alone is about that page
+THROTTLE_WINDOW = 32  # answers: the host's recent answers a throttle is weighed against
+THROTTLES_NEEDED = 8  # first refusals among them that lower the rate (a quarter)
 REFUSED_URLS_KEPT = 64  # refused URLs remembered per host, to tell a retry from a new refusal
 _DELTA_SECONDS = re.compile(r"^\d+(\.\d+)?$")  # RFC 9110 says whole seconds; accept "1.5" too
 
@@ -205,10 +204,11 @@ class Permit:
 
 
 def _window(rate_per_second: float) -> tuple[int, float]:
-    """A whole number of requests per period: 0.5/s becomes 1 per 2 s, 20/s stays 20 per 1 s."""
+    """A whole number of requests per period of at least a second: 0.5/s becomes 1 per 2 s,
+    20/s stays 20 per 1 s, 3.6/s is 3 per 1 s. A shorter period (3 per 0.83 s) would let two of
+    its windows fall in one second of the server's: 6 where 4 are allowed."""
     if rate_per_second >= 1:
-        count = int(rate_per_second)
-        return count, count / rate_per_second
+        return int(rate_per_second + 1e-9), 1.0  # 3.9999999999999996 after steps is 4
     return 1, 1 / rate_per_second
 
 
@@ -284,9 +284,7 @@ class HostSlot:
 
     def _throttled_often(self) -> bool:
         """Whether the host's recent throttles are about us, not about one page."""
-        throttles = sum(self.recent_throttles)
-        share = throttles / len(self.recent_throttles)
-        return throttles >= THROTTLES_AT_LEAST and share >= THROTTLE_SHARE
+        return sum(self.recent_throttles) >= THROTTLES_NEEDED
 
     def slow_down(self, now: float) -> None:
         """Multiplicative decrease. The requests sent in the last window of the rate before
