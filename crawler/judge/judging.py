@@ -43,8 +43,8 @@ def judge_cards(
 ) -> dict[str, int]:
     """Compute every stored card's verdict. With `rules` (the run started `at`), each card's
     history after this run too: folded into the history for a finished run; for a `partial`
-    one (interrupted) shown in the verdict but not recorded, and a card whose links were not
-    all checked is `unchecked` unless what was checked already fails it. A `degraded` run's
+    one (interrupted) shown in the verdict but not recorded. A card whose links were not all
+    checked is `unchecked` unless what was checked already fails it. A `degraded` run's
     failures, and a card whose only trouble could not be verified, are held, not folded in
     (crawler/judge/history.py). With `skip_early`, the cards judged while the crawl ran
     (crawler/judge/early.py) are left to their early verdicts.
@@ -79,7 +79,9 @@ def judge_card(
     left = sum(1 for link in links if link.url_status is None)
     problems = _card_problems(card, links)
     status = card_status(card.disposition, problems)
-    if partial and left and status not in (*FAILING, Severity.INVALID.label):
+    # a link without a result is unchecked in any run: a finished one has none, unless
+    # something went wrong on the way (a lost cluster), and "ok" must never be a guess
+    if left and status not in (*FAILING, Severity.INVALID.label):
         status = UNCHECKED
     verdict = _verdict(card, state, status, problems, rules, run_id, at, degraded)
     return (_unrecorded(verdict) if partial else verdict), left
