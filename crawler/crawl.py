@@ -277,7 +277,9 @@ async def _flush_periodically(
 async def _first_of(*aws: Any) -> None:
     tasks = [asyncio.ensure_future(a) for a in aws]
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in tasks:
             task.cancel()
+    for task in done:
+        task.result()  # a drain that failed (a cluster's coordinator, say) fails the run

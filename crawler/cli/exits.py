@@ -33,7 +33,9 @@ EXIT_CODES_HELP = """exit codes:
   1    cards at or above --fail-on were found (only that)
   2    an error for the operator to fix, in one line: flags, config, cards folder, store,
        --out (not writable, a file, full); nothing is fetched. If writing the reports fails
-       after a crawl, its results are kept in the store: `linkcheck report` rebuilds them
+       after a crawl, its results are kept in the store: `linkcheck report` rebuilds them.
+       A Dask cluster lost mid-run (--cluster, --workers) is one too: what was stored
+       stays, and `linkcheck run --resume` continues the run
   3    internal error (a bug): the traceback is in the log; `linkcheck run --resume`
        continues the run
   4    degraded: most hosts could not be reached at all (DNS, connect), whatever

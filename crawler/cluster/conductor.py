@@ -10,6 +10,10 @@ Dask ran it again elsewhere), its partition's fence moves to a new attempt that 
 jobs without a stored result. Two attempts of one partition never overlap: the next starts once
 the last one's requests are a politeness window behind (`_window`), and a stale one stops
 itself at the next reading of its fence.
+
+A cluster lost mid-run (crawler/cluster/liveness.py) stops the scheduler at once: no attempt is
+started, what it still waits for stays unchecked, and `submit` and `drain` raise `ClusterLost`,
+which ends the run as one `--resume` continues.
 """
 
 from __future__ import annotations
@@ -35,6 +39,15 @@ from crawler.cluster.attempt import (
     fence_name,
     jobs_name,
     queue_name,
+)
+from crawler.cluster.liveness import (
+    CONNECTION_CLOSED,
+    ClusterLost,
+    quiet_dask_logs,
+    unreachable,
+    unreached,
+    watch,
+    within,
 )
 from crawler.cluster.partitions import partition_of
 from crawler.cluster.worker import LINK_EVERY_S, run_attempt
@@ -71,6 +84,7 @@ class ClusterRun:
     partitions: int
     config: Config
     store: Store
+    address: str  # the scheduler's, for the line that says the cluster was lost
     stale_batches: int = 0
     attempts_lost: int = 0
     tokens: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -103,17 +117,23 @@ class ClusterScheduler(Scheduler):
         self._feeding = True
         self._receiver: asyncio.Task[None] | None = None
         self._streamer: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
+        self._gone: ClusterLost | None = None
+        self._closing = False  # aclose(): what its cancelled tasks raise says nothing
         self._attempts: set[asyncio.Task[None]] = set()
 
     # -- feeding -----------------------------------------------------------------------------
     def submit(self, job: Job) -> None:
+        if self._gone is not None:
+            raise self._gone  # the cards are not read to the end for nothing
         if self._stopping:
             return
         if self._receiver is None:
             self._receiver = asyncio.create_task(self._receive(), name="cluster:results")
             self._streamer = asyncio.create_task(self._stream(), name="cluster:jobs")
-            for task in (self._receiver, self._streamer):
+            self._watcher = asyncio.create_task(self._watch(), name="cluster:liveness")
+            for task in (self._receiver, self._streamer, self._watcher):
                 task.add_done_callback(self._failed)
         partition = partition_of(job.url, self.cluster.partitions)
         self._pending[partition].append(job)
@@ -129,16 +149,45 @@ class ClusterScheduler(Scheduler):
                 self._launch(partition)
         self._settle()
         await self._idle.wait()
+        if self._gone is not None:
+            raise self._gone  # exit 2, and --resume goes on from what is stored
         if self._failure is not None:
             raise self._failure  # a bug: exit 3, and --resume goes on from what is stored
+        if self._watcher is not None:
+            self._watcher.cancel()  # every result is in: the cluster is no longer needed
 
     def _failed(self, task: asyncio.Task[None]) -> None:
-        """The coordinator's own loops never end on their own but by an error: the run stops."""
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("cluster_coordinator_failed", task=task.get_name(), error=repr(exc))
-            self._failure = exc
-            self._stopping = True
-            self._idle.set()
+        """The coordinator's own tasks never end on their own but by an error: the run stops.
+        A Dask call that could not reach the scheduler means the cluster is lost, not a bug."""
+        if task.cancelled() or (exc := task.exception()) is None or self._closing:
+            return
+        if self.cluster.client.status != "running":
+            self._lose(CONNECTION_CLOSED)
+            return
+        if unreachable(exc):
+            self._lose(unreached(exc))
+            return
+        log.error("cluster_coordinator_failed", task=task.get_name(), error=repr(exc))
+        self._failure = exc
+        self._stopping = True
+        self._idle.set()
+
+    async def _watch(self) -> None:
+        self._lose(await watch(self.cluster.client))
+
+    def _lose(self, reason: str) -> None:
+        """The cluster is gone: nothing more is sent to it nor awaited from it."""
+        if self._gone is not None:
+            return
+        quiet_dask_logs()
+        self._gone = ClusterLost(self.cluster.address, reason)
+        log.error("cluster_lost", address=self.cluster.address, reason=reason)
+        self._stopping = True
+        current = asyncio.current_task()
+        for task in (self._receiver, self._streamer, *self._attempts):
+            if task is not None and task is not current:
+                task.cancel()
+        self._idle.set()
 
     async def _stream(self) -> None:
         """Every tick: the jobs that came go to their partition's open attempt; once the cards
@@ -173,9 +222,12 @@ class ClusterScheduler(Scheduler):
         running = _Running(token, {job.url: job for job in jobs}, open=self._feeding)
         self._running[partition] = running
         delay = self._delay(partition, jobs, after_loss=after_loss)
-        task = asyncio.create_task(self._attempt(partition, running, jobs, delay))
+        self._track(asyncio.create_task(self._attempt(partition, running, jobs, delay)))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
         self._attempts.add(task)
         task.add_done_callback(self._attempts.discard)
+        task.add_done_callback(self._failed)
 
     async def _attempt(
         self, partition: int, running: _Running, jobs: list[Job], delay: float
@@ -203,6 +255,9 @@ class ClusterScheduler(Scheduler):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # KilledWorker, a worker lost for good, a bug in the task
+            if cluster.client.status != "running":  # Dask cancelled it: the scheduler is gone
+                self._lose(CONNECTION_CLOSED)
+                return
             ended = f"lost ({type(exc).__name__}: {exc})"
         if ended not in ("done", "fenced"):
             self._lost(partition, token, ended)
@@ -327,10 +382,9 @@ class ClusterScheduler(Scheduler):
     def stop(self) -> None:
         """No new attempt; the running ones are fenced off and stop at their next reading."""
         self._stopping = True
-        for partition in self._running:
-            task = asyncio.create_task(self._fence(partition))
-            self._attempts.add(task)
-            task.add_done_callback(self._attempts.discard)
+        if self._gone is None:
+            for partition in self._running:
+                self._track(asyncio.create_task(self._fence(partition)))
         self._settle()
 
     async def _fence(self, partition: int) -> None:
@@ -341,18 +395,21 @@ class ClusterScheduler(Scheduler):
         """After stop(): the running attempts' last batches, for up to `grace_s` seconds.
         Returns how many jobs had no result (checked on --resume)."""
         deadline = time.monotonic() + grace_s
-        while self._running and time.monotonic() < deadline:
+        while self._running and self._gone is None and time.monotonic() < deadline:
             await asyncio.sleep(RECEIVE_IDLE_S)
         left = sum(len(r.jobs) for r in self._running.values())
         self._running.clear()
         return left
 
-    async def aclose(self) -> None:
-        """Stop reading results and cancel what still runs on the cluster."""
-        tasks = [t for t in (self._receiver, self._streamer, *self._attempts) if t is not None]
+    async def aclose(self, deadline: float) -> None:
+        """Stop reading results and cancel what still runs on the cluster, by `deadline`
+        (time.monotonic()): a lost or frozen scheduler answers nothing."""
+        self._closing = True
+        tasks = [t for t in (self._watcher, self._receiver, self._streamer, *self._attempts) if t]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
         futures = [r.future for r in self._running.values() if r.future is not None]
-        if futures:
-            await self.cluster.client.cancel(futures)
+        if futures and self._gone is None:
+            await within("cancel", self.cluster.client.cancel(futures), deadline)

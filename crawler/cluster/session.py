@@ -9,11 +9,13 @@ to fix (exit 2). Imported only when one of the flags is given: a plain run never
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from crawler.cluster.liveness import CLOSE_WITHIN_S, LOST_AFTER_S, quiet_dask_logs, within
 from crawler.config import Config, ConfigError
 from crawler.store.database import Store
 from crawler.text import safe_text
@@ -51,7 +53,8 @@ def check_cluster_flags(workers: int | None, address: str | None) -> None:
 async def cluster_engine(
     config: Config, store: Store, *, workers: int | None, address: str | None
 ) -> AsyncIterator[EngineFn]:
-    """The engine factory the crawl calls in place of its one-process scheduler."""
+    """The engine factory the crawl calls in place of its one-process scheduler. On the way
+    out every Dask call is bounded (liveness.CLOSE_WITHIN_S): the scheduler may be gone."""
     from distributed import Client, LocalCluster
 
     from crawler.cluster.conductor import ClusterRun, ClusterScheduler
@@ -66,32 +69,34 @@ async def cluster_engine(
             asynchronous=True,
         )
         address = local.scheduler_address
+    client: Any = None
+    made: list[ClusterScheduler] = []
     try:
         client = await _connect(Client, address)
-    except BaseException:
-        if local is not None:
-            await local.close()
-        raise
-    threads = sum((await client.nthreads()).values())
-    partitions = max(MIN_PARTITIONS, threads * PARTITIONS_PER_THREAD)
-    run = ClusterRun(client, f"linkcheck-{uuid.uuid4().hex[:12]}", partitions, config, store)
-    made: list[ClusterScheduler] = []
+        threads = await _threads(client, address)
+        partitions = max(MIN_PARTITIONS, threads * PARTITIONS_PER_THREAD)
+        name = f"linkcheck-{uuid.uuid4().hex[:12]}"
+        run = ClusterRun(client, name, partitions, config, store, address)
 
-    def engine(
-        run_id: int, pool: HostPool, counters: dict[str, Any], on_result: ResultFn
-    ) -> Scheduler:
-        scheduler = ClusterScheduler(run, run_id, pool, counters, on_result)
-        made.append(scheduler)
-        return scheduler
+        def engine(
+            run_id: int, pool: HostPool, counters: dict[str, Any], on_result: ResultFn
+        ) -> Scheduler:
+            scheduler = ClusterScheduler(run, run_id, pool, counters, on_result)
+            made.append(scheduler)
+            return scheduler
 
-    try:
         yield engine
     finally:
+        deadline = time.monotonic() + CLOSE_WITHIN_S
         for scheduler in made:
-            await scheduler.aclose()
-        await client.close()
-        if local is not None:
-            await local.close()
+            await scheduler.aclose(deadline)
+        quiet_dask_logs()
+        if client is not None:
+            await within("close the client", client.close(), deadline)
+        if local is not None:  # its own bound: its worker processes are this machine's
+            await within(
+                "close the local cluster", local.close(), time.monotonic() + CLOSE_WITHIN_S
+            )
 
 
 async def _connect(client_type: Any, address: str) -> Any:
@@ -106,3 +111,17 @@ async def _connect(client_type: Any, address: str) -> Any:
         raise ConfigError(
             f"cannot reach the Dask cluster at {safe_text(address)}: {safe_text(reason)}"
         ) from exc
+
+
+async def _threads(client: Any, address: str) -> int:
+    """The cluster's worker threads, once it has a worker: an operator error when none is ready
+    within LOST_AFTER_S, the time a run goes on without one."""
+    try:
+        await asyncio.wait_for(client.wait_for_workers(1), LOST_AFTER_S)
+        nthreads = await asyncio.wait_for(client.nthreads(), LOST_AFTER_S)
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(
+            f"no worker of the Dask cluster at {safe_text(address)} was ready within"
+            f" {LOST_AFTER_S:.0f} s (is `dask worker {safe_text(address)}` running?)"
+        ) from exc
+    return sum(nthreads.values())
