@@ -208,6 +208,10 @@ class OutputConfig:
     progress: bool = field(
         default=True, metadata=flag("--no-progress", "no progress bar or progress lines")
     )
+    # where the dashboard is published: linked from notifications and the Markdown summary
+    dashboard_url: str | None = field(
+        default=None, metadata=flag("--dashboard-url", "the published dashboard", metavar="URL")
+    )
 
 
 @dataclass(slots=True)
@@ -287,13 +291,14 @@ class NotifyConfig:
     # a Slack-compatible incoming webhook, told after a finished run with new broken or rotted
     # cards; a secret (its path is the key), so no flag: it would show in `ps`
     webhook_url: str | None = None
-    # where the published dashboard is, for the message's link
-    dashboard_url: str | None = field(
-        default=None,
-        metadata=flag("--dashboard-url", "the published dashboard, linked from notifications"),
-    )
+    # the message links to output.dashboard_url
     max_cards: int = 10  # the worst new cards named in the message
     timeout: float = 10.0  # seconds for the webhook's answer
+
+
+@dataclass(slots=True)
+class FixConfig:  # `linkcheck fix`: a retired AMP page's two fields removed, or set to webUrl
+    amp_retired: Literal["remove", "canonical"] = "remove"  # (--amp-retired)
 
 
 @dataclass(slots=True)
@@ -310,6 +315,7 @@ class Config:
     redact: RedactConfig = field(default_factory=RedactConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     robots: RobotsConfig = field(default_factory=RobotsConfig)
+    fix: FixConfig = field(default_factory=FixConfig)
     # per-host settings by host name or wildcard ("*.example.com": its subdomains); the most
     # specific pattern that matches a host wins (crawler/web/hosts.py)
     hosts: dict[str, HostConfig] = field(default_factory=dict)
@@ -348,9 +354,8 @@ def flagged_settings() -> Iterator[Setting]:
 
 
 def _default(item: dataclasses.Field[Any]) -> Any:
-    if item.default_factory is not dataclasses.MISSING:
-        return item.default_factory()
-    return item.default
+    factory = item.default_factory
+    return item.default if factory is dataclasses.MISSING else factory()
 
 
 def _jsonable(value: Any) -> Any:
@@ -358,11 +363,9 @@ def _jsonable(value: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
     if isinstance(value, datetime):
         return value.isoformat()
-    return value
+    return str(value) if isinstance(value, Path) else value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,10 +388,8 @@ def parse_bound(text: str, *, upper: bool) -> datetime:
             return start.replace(year=start.year + 1) if upper else start
         if _YEAR_MONTH.match(text):
             y, m = (int(p) for p in text.split("-"))
-            start = datetime(y, m, 1, tzinfo=UTC)
-            if not upper:
-                return start
-            return datetime(y + m // 12, m % 12 + 1, 1, tzinfo=UTC)
+            start = datetime(y, m, 1, tzinfo=UTC)  # raises for a month that is none
+            return datetime(y + m // 12, m % 12 + 1, 1, tzinfo=UTC) if upper else start
         if len(text) == 10:
             day = date.fromisoformat(text)
             start = datetime.combine(day, time(), tzinfo=UTC)

@@ -173,7 +173,21 @@ def _merge(config: Config, raw: dict[str, Any], *, from_flags: bool) -> None:
                 "config key fetch.user_agent is gone: linkcheck always names itself; set"
                 " fetch.contact_url to say where site owners can reach you"
             )
+        if section == "notify" and "dashboard_url" in values:
+            values = _moved_dashboard_url(config, values, raw.get("output"))
         _apply(getattr(config, section), section, values, from_flags=from_flags)
+
+
+def _moved_dashboard_url(config: Config, notify: dict[Any, Any], output: Any) -> dict[Any, Any]:
+    """notify.dashboard_url, its earlier spelling, still sets output.dashboard_url (the
+    notifications and the Markdown summary link the one dashboard); both at once is a mistake."""
+    if isinstance(output, dict) and "dashboard_url" in output:
+        raise ConfigError(
+            "notify.dashboard_url is now output.dashboard_url: set only output.dashboard_url"
+        )
+    rest = dict(notify)
+    _apply(config.output, "output", {"dashboard_url": rest.pop("dashboard_url")}, from_flags=False)
+    return rest
 
 
 # Headers a host's settings may not set: linkcheck names itself (never a browser), and the

@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CRAWLER = ROOT / "crawler"
-STAGES = ("model", "intake", "web", "judge", "store", "report", "sim", "cli", "cluster")
+STAGES = ("model", "intake", "web", "judge", "store", "fix", "report", "sim", "cli", "cluster")
 # What each stage may import from the others (top-level helpers such as config, text and redact
 # are open to every stage). Nothing may import the conductor, the CLI or the benchmarks.
 MAY_IMPORT: dict[str, set[str]] = {
@@ -18,9 +18,11 @@ MAY_IMPORT: dict[str, set[str]] = {
     "web": {"model"},
     "intake": {"model", "web"},
     "judge": {"model", "web", "store"},
-    "report": {"model", "web", "store"},
+    # fix derives an AMP cache URL with the judge's one function (crawler/judge/amp.py)
+    "fix": {"model", "web", "intake", "judge", "store"},
+    "report": {"model", "web", "store", "fix"},
     "sim": {"model", "web"},
-    "cli": {"model", "intake", "store", "report", "crawl", "demo", "cluster"},
+    "cli": {"model", "intake", "store", "fix", "report", "crawl", "demo", "cluster"},
     "cluster": {"model", "web", "judge", "store"},
 }
 MAX_LINES = 420  # "each module under about 400 lines"

@@ -49,12 +49,15 @@ async def page(request: web.Request) -> web.Response:
     return web.Response(text=f"<title>{request.path.strip('/')}</title>", content_type="text/html")
 
 
-def notify_config(tmp: Path, webhook_url: str | None, **notify: Any) -> Config:
+def notify_config(
+    tmp: Path, webhook_url: str | None, dashboard_url: str | None = None, **notify: Any
+) -> Config:
     return quick_config(
         tmp,
         recheck={"max_age": "0s"},
         rot={"soft_404_probe": False},
         notify={"webhook_url": webhook_url, **notify},
+        output={"dashboard_url": dashboard_url},
     )
 
 
@@ -64,7 +67,7 @@ async def run_and_notify(config: Config) -> Outcome:
     assert result.state == "finished"
     store = Store(config.state.path)
     try:
-        return await notify_run(config.notify, store, result.run_id)
+        return await notify_run(config.notify, store, result.run_id, config.output.dashboard_url)
     finally:
         store.close()
 

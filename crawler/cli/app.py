@@ -10,6 +10,7 @@ from pathlib import Path
 import structlog
 
 from crawler.cli.exits import OPERATOR_ERRORS, ExitCode, fail
+from crawler.cli.fix import fix_command
 from crawler.cli.history import history_command
 from crawler.cli.parser import build_parser, overrides_from
 from crawler.cli.prune import prune_command
@@ -69,4 +70,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return history_command(config, args.target)
     if args.command == "prune":
         return prune_command(config, args.older_than)
-    return report_command(config, args.run, args.format)
+    if args.command == "fix":
+        return fix_command(
+            config,
+            args.run,
+            args.kinds,
+            apply=args.apply,
+            patch=args.patch,
+            amp_retired=args.amp_retired,
+        )
+    return report_command(config, args.run, args.format, out_flag=args.out)

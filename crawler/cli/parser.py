@@ -11,6 +11,7 @@ from typing import Any, Literal, NoReturn, get_args, get_origin
 
 from crawler import __version__
 from crawler.cli.exits import EXIT_CODES_HELP, ExitCode
+from crawler.cli.fix import FIX_EXIT_CODES, kinds_argument
 from crawler.cli.report import report_formats
 from crawler.config import Setting, flagged_settings
 
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_history(commands)
     _add_report(commands)
     _add_prune(commands)
+    _add_fix(commands)
     return parser
 
 
@@ -132,8 +134,38 @@ def _add_report(commands: _Commands[_Parser]) -> None:
         type=report_formats,
         default=["json", "html"],
         metavar="LIST",
-        help="comma-separated: json, html, csv, junit (default json,html)",
+        help="comma-separated: json, html, csv, junit (default json,html); or markdown alone:"
+        " a short summary on stdout (or in --out FILE) for an issue or a job summary",
     )
+    _add_setting(report, _SETTINGS["output.dashboard_url"])
+
+
+def _add_fix(commands: _Commands[_Parser]) -> None:
+    fix = commands.add_parser(
+        "fix",
+        help="correct the cards' safe-to-fix problems: a diff, --apply or --patch FILE",
+        epilog=FIX_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fix.add_argument("--run", type=int, metavar="ID", help="which run (default: the last judged)")
+    fix.add_argument(
+        "--kinds", type=kinds_argument, metavar="K,...", help="only these problem kinds"
+    )
+    written = fix.add_mutually_exclusive_group()
+    written.add_argument(
+        "--apply", action="store_true", help="write the corrections into the cards"
+    )
+    written.add_argument("--patch", type=Path, metavar="FILE", help="write a patch for git apply")
+    fix.add_argument(
+        "--amp-retired",
+        choices=("remove", "canonical"),
+        help="a retired AMP page's two fields: removed, or set to the canonical page"
+        " (fix.amp_retired)",
+    )
+    fix.add_argument("--config", type=Path, metavar="FILE", help="config file")
+    _add_setting(fix, _SETTINGS["state.path"])
+    _add_setting(fix, _SETTINGS["output.log_format"])
+    _add_verbose(fix)
 
 
 def _add_prune(commands: _Commands[_Parser]) -> None:

@@ -130,7 +130,7 @@ async def _crawl_with(
         loop.add_signal_handler(signum, on_signal, signum)
     result = await crawl.run()
     if result.state == "finished":  # a webhook's failure is a warning, never the run's
-        await notify_run(config.notify, store, result.run_id)
+        await notify_run(config.notify, store, result.run_id, config.output.dashboard_url)
     return result, (received[0] if received else None)
 
 

@@ -3,11 +3,13 @@ rid of the characters YAML refuses (each one a warning on the card)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import stat
 from itertools import islice
 from pathlib import Path
+from typing import NamedTuple
 
 from crawler.intake.budgets import MAX_CARD_BYTES
 from crawler.intake.links import describe_char
@@ -15,21 +17,28 @@ from crawler.model import Kind, Problem
 from crawler.text import preview
 
 
-def read_card_text(path: Path) -> tuple[str | None, list[Problem]]:
-    """The card's text with LF line ends, and the problems found reading it; no text when the
-    file cannot be read or is not UTF-8 (its last problem says why)."""
+class CardText(NamedTuple):
+    text: str | None
+    problems: list[Problem]
+    sha256: str | None = None  # of the bytes read: `linkcheck fix` edits no file changed since
+
+
+def read_card_text(path: Path) -> CardText:
+    """The card's text with LF line ends, the problems found reading it, and its bytes' SHA-256;
+    no text when the file cannot be read or is not UTF-8 (its last problem says why)."""
     data = _read(path)
     if isinstance(data, Problem):
-        return None, [data]
+        return CardText(None, [data])
+    digest = hashlib.sha256(data).hexdigest()
     text = _decode(data)
     if isinstance(text, Problem):
-        return None, [text]
+        return CardText(None, [text], digest)
     warnings: list[Problem] = []
     if _has_rejected_characters(data):
         text, warnings = _drop_control_characters(text)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text, warnings
+    return CardText(text, warnings, digest)
 
 
 _BOM = b"\xef\xbb\xbf"
@@ -41,7 +50,7 @@ _NOT_C0_DEL = bytes(sorted(set(range(256)) - set(_C0_DEL)))
 _C1_UTF8 = re.compile(rb"\xc2[\x80-\x84\x86-\x9f]")
 _NONCHAR_UTF8 = re.compile(rb"\xef\xbf[\xbe\xbf]")
 # What PyYAML's reader rejects: C0 but tab/LF/CR, DEL, C1 but NEL, and the non-characters.
-_YAML_REJECTS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff]")
+YAML_REJECTS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff]")
 _MAX_CONTROL_PROBLEMS = 10
 
 
@@ -73,7 +82,7 @@ def _has_rejected_characters(data: bytes) -> bool:
 def _drop_control_characters(text: str) -> tuple[str, list[Problem]]:
     """Remove what YAML would refuse to read, with one warning per character (capped)."""
     problems: list[Problem] = []
-    for match in islice(_YAML_REJECTS.finditer(text), _MAX_CONTROL_PROBLEMS):
+    for match in islice(YAML_REJECTS.finditer(text), _MAX_CONTROL_PROBLEMS):
         line = text.count("\n", 0, match.start()) + 1
         column = match.start() - text.rfind("\n", 0, match.start())
         where = f"line {line}, column {column}"
@@ -82,7 +91,7 @@ def _drop_control_characters(text: str) -> tuple[str, list[Problem]]:
             f" (in {key})" if key else ""
         )
         problems.append(Problem(Kind.CARD_CONTROL_CHARACTER, detail, field=key))
-    kept, found = _YAML_REJECTS.subn("", text)  # counted, not listed: a file may be all NULs
+    kept, found = YAML_REJECTS.subn("", text)  # counted, not listed: a file may be all NULs
     if found > _MAX_CONTROL_PROBLEMS:
         more = found - _MAX_CONTROL_PROBLEMS
         problems.append(

@@ -75,7 +75,7 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def _load_into(record: CardRecord, path: Path, cards: CardsConfig, links: LinksConfig) -> None:
-    text, problems = read_card_text(path)
+    text, problems, record.sha256 = read_card_text(path)
     record.problems.extend(problems)
     if text is None:
         return

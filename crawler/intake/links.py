@@ -36,7 +36,7 @@ _PORT = re.compile(r"[0-9]{1,5}")
 _BAD_CHAR = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 _HOST_FORBIDDEN = re.compile(r'[<>"\\^`{|}]')
 # What a browser strips from both ends of a URL before parsing it (WHATWG: C0 control or space).
-_SURROUNDING = "".join(chr(c) for c in range(0x21))
+SURROUNDING = "".join(chr(c) for c in range(0x21))
 _MAX_SHOWN = 80
 # Longer URLs are invalid: servers refuse them (414) well before this, and a card of 1 MB URLs
 # must not become 1 MB problems and requests. The longest URL of 2,000 real cards has 561.
@@ -68,7 +68,7 @@ def show(value: Any) -> str:
 
 def is_absent(value: Any) -> bool:
     """Null, empty or blank: an optional URL field that is simply not there."""
-    return value is None or (isinstance(value, str) and not value.strip(_SURROUNDING))
+    return value is None or (isinstance(value, str) and not value.strip(SURROUNDING))
 
 
 def describe_char(ch: str) -> str:
@@ -223,9 +223,9 @@ class _Collector:
 
     def _strip(self, raw: str, field: str) -> str:
         """Drop what a browser drops around a URL (a real card ends in a tab), with a warning."""
-        value = raw.strip(_SURROUNDING)
+        value = raw.strip(SURROUNDING)
         if value != raw:
-            leading = raw[: len(raw) - len(raw.lstrip(_SURROUNDING))]
+            leading = raw[: len(raw) - len(raw.lstrip(SURROUNDING))]
             where, chars = ("starts", leading) if leading else ("ends", raw[len(value) :])
             detail = (
                 f"{field} {show(raw)} {where} with a {describe_char(chars[0])};"

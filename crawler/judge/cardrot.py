@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from crawler.judge.amp import amp_retired, check_cdn_amp
+from crawler.judge.amp import amp_cache_url, amp_retired, check_cdn_amp
 from crawler.judge.drift import content_drift
 from crawler.judge.thumbs import proxy_info
 from crawler.judge.verdicts import link_problem
@@ -45,13 +45,21 @@ def card_rot_problems(
     if amp and cdn and is_amp_cache_url(cdn["url"]):  # a self-hosted copy follows no cache rules
         detail = check_cdn_amp(amp["url"], cdn["url"])
         if detail:
-            problems.append(link_problem(cdn, Kind.AMP_CACHE_MISMATCH, detail))
+            expected = _cache_url(amp["url"])  # what `linkcheck fix` puts in the card
+            problems.append(link_problem(cdn, Kind.AMP_CACHE_MISMATCH, detail, False, expected))
     if amp and amp["url_status"] in HEALTHY:
         web = by_field.get("webUrl") or by_field.get("originalUrl")
         detail = amp_retired(amp["url"], amp["final_url"], web["url"] if web else None)
         if detail:
             problems.append(link_problem(amp, Kind.AMP_RETIRED, detail))
     return problems
+
+
+def _cache_url(amp_url: str) -> str | None:
+    try:
+        return amp_cache_url(amp_url)
+    except ValueError:  # the detail says why
+        return None
 
 
 AMP_CACHE_DOMAINS = ("cdn.ampproject.org", "bing-amp.com")

@@ -69,7 +69,7 @@ class Problem:
     final_url: str | None = None
     archive_url: str | None = None  # where the page can still be read
     archive_timestamp: str | None = None
-    suggested_url: str | None = None  # the URL to put in the card instead (a 301's target)
+    suggested_url: str | None = None  # what to put in the card (a 301's target, an AMP cache URL)
     trend: str | None = None  # a failing URL's own history (see crawler.judge.history)
     first_failed_at: str | None = None
     consecutive_failures: int | None = None
@@ -114,6 +114,7 @@ class CardRecord:
     problems: list[Problem] = field(default_factory=list)  # card-level (invalid, unresolved, ...)
     filter_reason: str | None = None
     filtered_by: str | None = None  # the reason's key, for counts: "date" or "unpublished"
+    sha256: str | None = None  # of the file's bytes as read: `linkcheck fix` edits no newer file
 
 
 @dataclass(frozen=True, slots=True)

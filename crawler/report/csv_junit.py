@@ -35,6 +35,8 @@ CSV_COLUMNS = (
     "final_url",
     "detail",
 )
+CSV_NAME = "problems.csv"
+JUNIT_NAME = "report.junit.xml"
 JUNIT_FAILING = frozenset({*FAILING, "invalid"})  # a failing or invalid card fails its test
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # characters XML 1.0 cannot hold, even escaped
@@ -61,7 +63,7 @@ def _cards(store: Store, run_id: int, redactor: Redactor) -> Iterator[tuple[Stor
 
 def write_csv_report(store: Store, run_id: int, out_dir: Path) -> Path:
     """Write out_dir/problems.csv: one line per problem of every card of the run."""
-    path = out_dir / "problems.csv"
+    path = out_dir / CSV_NAME
     redactor = run_redactor(store, run_id)
     with atomic_writer(path) as out:
         writer = csv.writer(out, lineterminator="\r\n")
@@ -121,7 +123,7 @@ def write_junit_report(store: Store, run_id: int, out_dir: Path) -> Path:
     """Write out_dir/report.junit.xml: one test case per card of the run (classname its folder,
     name its path). A rotted, broken or invalid card is a failure whose message lists its
     problems; a card with warnings only passes, its warnings in system-out. Nothing is skipped."""
-    path = out_dir / "report.junit.xml"
+    path = out_dir / JUNIT_NAME
     redactor = run_redactor(store, run_id)
     run = redactor.value(run_section(store, run_id))
     counts = reports.status_counts(store, run_id)

@@ -15,6 +15,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import IO, Any
 
+from crawler.fix.corrections import Correction, plan_card
 from crawler.model import STATUS_LABELS, UNCHECKED
 from crawler.redact import Redactor
 from crawler.store.dashboard import UrlIndex, failing_cards, snapshot
@@ -115,8 +116,43 @@ def _drop_repeats(problem: dict[str, Any], row: dict[str, Any], known: KnownResu
             del problem[short]
 
 
-def _dashboard_row(failing: FailingCard, urls: UrlIndex, compared: bool) -> dict[str, Any]:
-    """One card of the problem table; `compared`: there is a previous run to call it new by."""
+def fix_steps(problems: list[dict[str, Any]], amp_retired: str) -> list[dict[str, Any]]:
+    """What `linkcheck fix` would do to a card (crawler.fix.corrections), each step with `i`,
+    the index of the problem it answers (the first of its kind and field, else of its kind;
+    -1 for none), and `f` its field; then a correction's diff lines `d` (`o`: only if the card
+    has the field) or `r`, why a person is needed. A problem with no step of its own whose field
+    another correction edits gets `by`, that correction's kind."""
+    steps = []
+    edited: dict[str | None, str] = {}
+    for step in plan_card(problems, amp_retired=amp_retired):
+        entry: dict[str, Any] = {"i": _answered(step.kind, step.field, problems), "f": step.field}
+        if isinstance(step, Correction):
+            entry["d"] = step.diff_lines()
+            edited.setdefault(step.field, step.kind)
+            if step.if_present:
+                entry["o"] = 1
+        else:
+            entry["r"] = step.reason
+        steps.append(entry)
+    answered = {entry["i"] for entry in steps}
+    for i, problem in enumerate(problems):
+        field = problem.get("field")
+        if i not in answered and field in edited:
+            steps.append({"i": i, "f": field, "by": edited[field]})
+    return steps
+
+
+def _answered(kind: str, field: str | None, problems: list[dict[str, Any]]) -> int:
+    same_kind = [i for i, p in enumerate(problems) if p.get("kind") == kind]
+    exact = [i for i in same_kind if problems[i].get("field") == field]
+    return (exact or same_kind or [-1])[0]
+
+
+def _dashboard_row(
+    failing: FailingCard, urls: UrlIndex, compared: bool, amp_retired: str
+) -> dict[str, Any]:
+    """One card of the problem table; `compared`: there is a previous run to call it new by;
+    `amp_retired`: what `linkcheck fix` does to a retired AMP page (fix.amp_retired)."""
     card = failing.card
     problems = json.loads(card.problems or "[]")
     problems.sort(key=lambda p: -_SEVERITY_RANK.get(p.get("severity"), 0))
@@ -136,6 +172,9 @@ def _dashboard_row(failing: FailingCard, urls: UrlIndex, compared: bool) -> dict
         row["cf"] = card.consecutive_failures
     if compared and card.status != UNCHECKED and (failing.previous_status or "ok") == "ok":
         row["n"] = 1
+    steps = fix_steps(problems, amp_retired)
+    if steps:
+        row["fx"] = steps
     if failing.images:
         row["im"] = [
             [link.field, urls.ref(link.url), link.declared_width, link.declared_height]
@@ -164,6 +203,7 @@ def write_data(
     extra: dict[str, Any],
     spool_dir: Path,
     redactor: Redactor,
+    amp_retired: str = "remove",
 ) -> None:
     """The page's data blob, streamed: the same text as script_json({"url_fields", "hosts",
     "urls", "rows", **extra}), with rows for the cards that are not ok and the URLs and hosts
@@ -179,7 +219,8 @@ def write_data(
         cards = failing_cards(db, run_id, previous)
         compared = previous is not None
         shown = redactor.value
-        _write_items(rows, (_dashboard_row(card, urls, compared) for card in cards), redactor)
+        built = (_dashboard_row(card, urls, compared, amp_retired) for card in cards)
+        _write_items(rows, built, redactor)
         hosts = _number_hosts(urls)
         fields, host_names = script_json(list(URL_FIELDS)), script_json(shown(list(hosts)))
         out.write(f'{{"url_fields":{fields},"hosts":{host_names}')

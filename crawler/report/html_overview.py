@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from crawler.model import FAILING, UNCHECKED
+from crawler.report.triage import kind_severity
 from crawler.store import reports
 from crawler.store.database import Store
 
@@ -124,7 +125,8 @@ def status_changes(store: Store, run_id: int) -> dict[str, Any]:
         elif now == "ok" and was != "ok":
             result["fixed_n"] += 1
             if len(result["fixed"]) < FIXED_SHOWN:
-                kinds = sorted({p["kind"] for p in json.loads(change.was_problems or "[]")})
+                then = {p["kind"] for p in json.loads(change.was_problems or "[]")}
+                kinds = sorted(then, key=lambda k: (-kind_severity(k), k))  # the worst first
                 result["fixed"].append(
                     {"path": change.path, "title": change.title, "was": was, "kinds": kinds}
                 )

@@ -7,8 +7,9 @@ card's detail is opened. A strict Content-Security-Policy (hashes of the one inl
 one inline script) backs this up, and every card field reaches the DOM as text, never as markup.
 
 This module renders the page around its data: the figures come from crawler.report.html_overview,
-the blob from crawler.report.html_data, which streams the rows and the URL table from the store
-to the file one at a time, so memory stays flat however many cards fail.
+what to fix first from crawler.report.triage, the blob from crawler.report.html_data, which
+streams the rows and the URL table from the store to the file one at a time, so memory stays
+flat however many cards fail.
 """
 
 from __future__ import annotations
@@ -18,15 +19,20 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from crawler.model import CARD_STATUSES, FIX_HINTS, Kind, Severity
+from crawler.fix.corrections import AMP_RETIRED_CHOICES
+from crawler.model import CARD_STATUSES, FIX_HINTS, STATUS_LABELS, Severity
 from crawler.redact import Redactor
 from crawler.report.atomic import atomic_writer
+from crawler.report.csv_junit import CSV_NAME, JUNIT_NAME
 from crawler.report.host_notes import host_note_rows, hosts_section
 from crawler.report.html_data import write_data
 from crawler.report.html_overview import (
@@ -43,11 +49,20 @@ from crawler.report.json_report import (
     summary_section,
 )
 from crawler.report.partial import banner_html, newer_partial, report_path
+from crawler.report.triage import (
+    FAILING_FILTER,
+    Culprit,
+    fix_first,
+    kind_severity,
+    kinds_by_severity,
+)
 from crawler.store.database import Store
 
 TEMPLATES = Path(__file__).with_name("templates")
 
 ARCHIVE_HINT = "An archived copy: {archive_url}"
+FIX_FIRST_SHOWN = 10  # hosts and providers listed in "Fix first"; the breakdowns list them all
+NO_PROVIDER = "(none)"  # the page's name for cards without a provider (dashboard.js: NONE)
 
 _SCRIPT_CLOSE = re.compile(r"</(script|style)", re.IGNORECASE)
 
@@ -100,6 +115,7 @@ def _page_context(store: Store, run_id: int, redactor: Redactor, out_dir: Path) 
     changes = redactor.value(status_changes(store, run_id))
     total_cards = sum(summary["by_status"].values())
     points = trend_points(store, run_id)
+    kinds = _kind_bars(summary["by_kind"])  # grouped by severity, in severity order
     css = _inline("dashboard.css")
     js = _inline("dashboard.js")
     return {
@@ -112,8 +128,15 @@ def _page_context(store: Store, run_id: int, redactor: Redactor, out_dir: Path) 
         "changes": changes,
         "new_n": changes["new_n"],
         "trend": points,
-        "chart": trend_chart(points) if points else None,
-        "kinds": _kind_bars(summary["by_kind"]),
+        "chart": trend_chart(points) if len(points) > 1 else None,
+        "kinds": kinds,
+        "kind_groups": [
+            (sev, list(group)) for sev, group in groupby(kinds, itemgetter("severity"))
+        ],
+        "fix_first": redactor.value(_fix_first(store, run_id)),
+        "severities": list(STATUS_LABELS[:0:-1]),  # the severity filter's: invalid ... warning
+        "failing_filter": FAILING_FILTER,
+        "beside": _files_beside(out_dir, run["state"]),
         "hosts": redactor.value(host_breakdown(summary["by_host"])),
         "providers": redactor.value(provider_breakdown(store, run_id)),
         "host_notes": redactor.value(host_note_rows(hosts_section(store, run_id))),
@@ -140,16 +163,61 @@ def _csp(css: str, js: str) -> str:
 
 
 def _kind_bars(by_kind: dict[str, int]) -> list[dict[str, Any]]:
-    """Cards per problem kind, the most common first, each with its bar's share of the longest."""
-    known = {k.value: k.severity.label for k in Kind}
+    """Cards per problem kind, the worst severity first, then the most common, each with its
+    bar's share of the longest."""
     kinds: list[dict[str, Any]] = [
-        {"kind": kind, "cards": n, "severity": known.get(kind, "warning"), "share": 0.0}
-        for kind, n in sorted(by_kind.items(), key=lambda kv: (-kv[1], kv[0]))
+        {"kind": kind, "cards": n, "severity": kind_severity(kind).label, "share": 0.0}
+        for kind, n in kinds_by_severity(by_kind)
     ]
     top_kind = max([k["cards"] for k in kinds] + [1])
     for entry in kinds:
         entry["share"] = entry["cards"] / top_kind
     return kinds
+
+
+def _fix_first(store: Store, run_id: int) -> dict[str, Any]:
+    """The hosts and providers behind the most broken and rotted cards, each with the fragment
+    that filters the problem table to those cards."""
+    ranked = fix_first(store, run_id)
+    return {
+        "hosts": _culprit_rows(ranked.hosts, "host"),
+        "providers": _culprit_rows(ranked.providers, "provider"),
+    }
+
+
+def _culprit_rows(culprits: list[Culprit], key: str) -> dict[str, Any]:
+    shown = culprits[:FIX_FIRST_SHOWN]
+    top = max([c.cards for c in shown] + [1])
+    rows = []
+    for culprit in shown:
+        name = culprit.name or NO_PROVIDER
+        view = urlencode({key: name, "severity": FAILING_FILTER})
+        rows.append(
+            {
+                "name": name,
+                "broken": culprit.broken,
+                "rotted": culprit.rotted,
+                "cards": culprit.cards,
+                "share": culprit.cards / top,
+                "href": f"#{view}",
+            }
+        )
+    return {"rows": rows, "more": len(culprits) - len(shown)}
+
+
+def _files_beside(out_dir: Path, state: str) -> list[str]:
+    """The run's other report files in the folder as the page is written: report.json always
+    (written first), problems.csv and report.junit.xml only when they were asked for."""
+    names = (report_path(out_dir, state, "json").name, CSV_NAME, JUNIT_NAME)
+    return [name for name in names if (out_dir / name).is_file()]
+
+
+def _amp_retired(config: Any) -> str:
+    """The run's fix.amp_retired, as `linkcheck fix` would apply it ("remove" for a run
+    recorded before the setting existed)."""
+    fix = config.get("fix") if isinstance(config, dict) else None
+    choice = fix.get("amp_retired") if isinstance(fix, dict) else None
+    return choice if choice in AMP_RETIRED_CHOICES else AMP_RETIRED_CHOICES[0]
 
 
 def _blob_extra(context: dict[str, Any]) -> dict[str, Any]:
@@ -193,7 +261,9 @@ def _write_page(out: IO[str], store: Store, run_id: int, out_dir: Path) -> None:
     out.write(head)
     changes = context["changes"]
     previous = None if changes["degraded"] else changes["previous_run"]  # no row is called new
-    write_data(out, store, run_id, previous, _blob_extra(context), out_dir, redactor)
+    extra = _blob_extra(context)
+    amp = _amp_retired(context["run"]["config"])
+    write_data(out, store, run_id, previous, extra, out_dir, redactor, amp_retired=amp)
     out.write(tail)
 
 

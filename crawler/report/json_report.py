@@ -18,6 +18,7 @@ from crawler.model import CARD_STATUSES, STATUS_LABELS, UNVERIFIED
 from crawler.report.atomic import atomic_writer
 from crawler.report.host_notes import hosts_section
 from crawler.report.partial import report_path
+from crawler.report.triage import kinds_by_severity
 from crawler.store import reports
 from crawler.store.database import Store
 from crawler.store.records import ProblemsThen, StoredCard, UrlResult
@@ -74,8 +75,9 @@ def summary_section(store: Store, run_id: int) -> dict[str, Any]:
     by_status = dict.fromkeys(CARD_STATUSES, 0)
     for count in reports.status_counts(store, run_id):
         by_status[count.status or "ok"] = count.cards
-    # by_kind: how many cards have at least one problem of that kind
-    by_kind = {count.kind: count.cards for count in reports.kind_counts(store, run_id)}
+    # by_kind: how many cards have at least one problem of that kind; the worst kinds first
+    counts = {count.kind: count.cards for count in reports.kind_counts(store, run_id)}
+    by_kind = dict(kinds_by_severity(counts))
     by_host: dict[str, dict[str, int]] = {}
     for host in reports.host_counts(store, run_id):
         entry = by_host.setdefault(host.host, {"urls": 0, **dict.fromkeys(STATUS_LABELS[:4], 0)})

@@ -99,8 +99,11 @@ def message(news: RunNews, dashboard_url: str | None, redactor: Redactor) -> dic
     return {"text": text, "blocks": blocks}
 
 
-async def notify_run(config: NotifyConfig, store: Store, run_id: int) -> Outcome:
-    """After a finished run: send the message if a webhook is set and a card newly fails."""
+async def notify_run(
+    config: NotifyConfig, store: Store, run_id: int, dashboard_url: str | None = None
+) -> Outcome:
+    """After a finished run: send the message if a webhook is set and a card newly fails; it
+    links to `dashboard_url` (output.dashboard_url) when there is one."""
     if not config.webhook_url:
         return "off"
     run = store.run(run_id)
@@ -111,7 +114,7 @@ async def notify_run(config: NotifyConfig, store: Store, run_id: int) -> Outcome
     if news.new_count == 0:
         log.info("notify_skipped", run_id=run_id, reason="no card newly broken or rotted")
         return "nothing_new"
-    body = message(news, config.dashboard_url, run_redactor(store, run_id))
+    body = message(news, dashboard_url, run_redactor(store, run_id))
     error = await post(config.webhook_url, body, config.timeout)
     webhook = redact_origin(config.webhook_url)
     if error is not None:

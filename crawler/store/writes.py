@@ -51,11 +51,11 @@ _INSERT_URL_RESULT = (
 )
 # a card read again by --resume keeps the verdict and history the run gave it
 _UPSERT_CARD = (
-    "INSERT INTO cards (run_id, path, disposition, title, published, provider, card_problems)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, path) DO UPDATE"
+    "INSERT INTO cards (run_id, path, disposition, title, published, provider, card_problems,"
+    " sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, path) DO UPDATE"
     " SET disposition = excluded.disposition, title = excluded.title,"
     " published = excluded.published, provider = excluded.provider,"
-    " card_problems = excluded.card_problems"
+    " card_problems = excluded.card_problems, sha256 = excluded.sha256"
 )
 
 
@@ -87,7 +87,7 @@ class Batches:
         problems = json.dumps([p.as_dict() for p in card.problems]) if card.problems else "[]"
         self._cards.append(
             (run_id, card.path, card.disposition.value, card.title, card.published,
-             card.provider, problems)
+             card.provider, problems, card.sha256)
         )  # fmt: skip
         for ord_, link in enumerate(card.links):
             self._links.append(

@@ -28,10 +28,12 @@
   const CARD_FIELD = "(card)";
   const SIZES = [50, 100, 250, 1000];
   const DEFAULTS = {
-    q: "", status: "", kind: "", provider: "", host: "", field: "", change: "",
+    q: "", status: "", kind: "", provider: "", host: "", field: "", severity: "", change: "",
     sort: "status", dir: "desc", page: 1, size: 100, card: "",
   };
-  const FILTERS = ["status", "kind", "provider", "host", "field", "change"];
+  const FILTERS = ["status", "kind", "provider", "host", "field", "severity", "change"];
+  // the severity filter's value for "a broken or rotted problem" (crawler/report/triage.py)
+  const SEVERITY_GROUPS = new Map([["failing", new Set(["broken", "rotted"])]]);
   const FIRST_DIR = { title: "asc", provider: "asc", published: "desc", status: "desc", kinds: "asc", since: "asc" };
   const CSV_COLUMNS = [
     "path", "title", "provider", "published", "status", "field", "url", "kind", "severity",
@@ -41,6 +43,7 @@
   // -- prepare the rows once ----------------------------------------------------------------
   const byPath = new Map();
   const counts = { status: new Map(), kind: new Map(), provider: new Map(), host: new Map(), field: new Map() };
+  const kindSeverity = new Map();
   const bump = (map, key) => map.set(key, (map.get(key) || 0) + 1);
   ROWS.forEach((row, i) => {
     row.i = i;
@@ -56,6 +59,7 @@
       p.host = info && info.h ? info.h : "";
       p.fKey = p.f || CARD_FIELD;
       if (!kinds.includes(p.k)) kinds.push(p.k);
+      kindSeverity.set(p.k, p.s);
       if (p.host) hosts.add(p.host);
       fields.add(p.fKey);
       if (info) hay.push(info.u);
@@ -114,11 +118,11 @@
   }
 
   // -- state <-> URL fragment -------------------------------------------------------------
-  let state = readHash();
+  let state = readHash(location.hash);
   let lastHash = null;
 
-  function readHash() {
-    const params = new URLSearchParams(location.hash.replace(/^#/, ""));
+  function readHash(fragment) {
+    const params = new URLSearchParams(fragment.replace(/^#/, ""));
     const s = Object.assign({}, DEFAULTS);
     for (const key of Object.keys(DEFAULTS)) {
       if (params.has(key)) s[key] = params.get(key);
@@ -150,7 +154,7 @@
   }
   window.addEventListener("hashchange", () => {
     if (location.hash === lastHash) return;
-    state = readHash();
+    state = readHash(location.hash);
     syncControls();
     render();
     syncDetail();
@@ -159,7 +163,8 @@
   // -- controls -------------------------------------------------------------------------------
   const controls = {
     q: $("q"), status: $("f-status"), kind: $("f-kind"), provider: $("f-provider"),
-    host: $("f-host"), field: $("f-field"), change: $("f-change"), size: $("size"),
+    host: $("f-host"), field: $("f-field"), severity: $("f-severity"), change: $("f-change"),
+    size: $("size"),
   };
   function fillSelect(select, map, order) {
     const keys = Array.from(map.keys());
@@ -173,7 +178,9 @@
     select.appendChild(frag);
   }
   fillSelect(controls.status, counts.status, (a, b) => RANK[b] - RANK[a]);
-  fillSelect(controls.kind, counts.kind);
+  // kinds as the overview lists them: the worst severity first, then the most cards
+  fillSelect(controls.kind, counts.kind, (a, b) => (RANK[kindSeverity.get(b)] - RANK[kindSeverity.get(a)])
+    || (counts.kind.get(b) - counts.kind.get(a)) || (a < b ? -1 : a > b ? 1 : 0));
   fillSelect(controls.provider, counts.provider);
   fillSelect(controls.host, counts.host);
   fillSelect(controls.field, counts.field);
@@ -227,15 +234,23 @@
   $("next").addEventListener("click", () => { state.page += 1; render(); });
   $("csv").addEventListener("click", downloadCsv);
 
-  // tiles, kinds, hosts, providers: a click shows the table with just that filter
+  // tiles, hosts, providers: a click shows the table with just that filter; a view link (Fix
+  // first, kinds) with the filters its fragment names, so that it can be copied and shared
+  function showView(filters) {
+    state = Object.assign({}, DEFAULTS, { sort: state.sort, dir: state.dir, size: state.size }, filters);
+    syncControls();
+    render();
+    $("problems").focus({ preventScroll: true });
+    $("problems").scrollIntoView({ block: "start" });
+  }
   for (const button of document.querySelectorAll("[data-filter]")) {
-    button.addEventListener("click", () => {
-      state = Object.assign({}, DEFAULTS, { sort: state.sort, dir: state.dir, size: state.size });
-      state[button.dataset.filter] = button.dataset.value;
-      syncControls();
-      render();
-      $("problems").focus({ preventScroll: true });
-      $("problems").scrollIntoView({ block: "start" });
+    button.addEventListener("click", () => showView({ [button.dataset.filter]: button.dataset.value }));
+  }
+  for (const link of document.querySelectorAll("a.view-link")) {
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      const view = readHash(link.getAttribute("href"));
+      showView(Object.fromEntries(FILTERS.map((name) => [name, view[name]])));
     });
   }
 
@@ -268,14 +283,19 @@
     }
     return sorted;
   }
+  function severityMatches(p) {
+    const group = SEVERITY_GROUPS.get(state.severity);
+    return group ? group.has(p.s) : p.s === state.severity;
+  }
   function problemMatches(p) {
     return (!state.kind || p.k === state.kind)
       && (!state.host || p.host === state.host)
-      && (!state.field || p.fKey === state.field);
+      && (!state.field || p.fKey === state.field)
+      && (!state.severity || severityMatches(p));
   }
   function filteredRows() {
     const terms = state.q.toLowerCase().split(/\s+/).filter(Boolean);
-    const byProblem = Boolean(state.kind || state.host || state.field);
+    const byProblem = Boolean(state.kind || state.host || state.field || state.severity);
     const out = [];
     for (const row of sortedRows()) {
       if (state.status && row.s !== state.status) continue;
@@ -445,7 +465,35 @@
     }
     return out;
   }
-  function problemElement(p) {
+  // What `linkcheck fix` would do for a problem: the diff of its edit, or why a person is needed.
+  // `problem` is null for a step no problem of the card names.
+  function fixElement(step, problem) {
+    const box = el("div", "fix");
+    if (step.by) {
+      box.dataset.fix = "covered";
+      box.appendChild(el("p", "fix-head", "linkcheck fix: the " + step.by + " edit of this card covers " + step.f + "."));
+    } else if (step.d) {
+      box.dataset.fix = "correction";
+      const head = el("p", "fix-head");
+      head.appendChild(el("strong", null, "linkcheck fix would change the card"));
+      const notes = [];
+      if (!problem || step.f !== problem.f) notes.push(step.f);
+      if (step.o) notes.push("if the card has this field");
+      if (notes.length) head.append(" (" + notes.join(", ") + ")");
+      const diff = el("pre", "diff");
+      for (const line of step.d) {
+        diff.appendChild(el("span", line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : "same", line));
+      }
+      box.append(head, diff);
+    } else {
+      box.dataset.fix = "person";
+      const text = el("p");
+      text.append(el("strong", null, "Needs a person: "), step.r);
+      box.appendChild(text);
+    }
+    return box;
+  }
+  function problemElement(p, steps) {
     const info = p.u === undefined ? null : URLS[p.u];
     const box = el("article", "problem st-" + p.s);
     const head = el("h3");
@@ -472,7 +520,8 @@
     if (p.ar) addFact(dl, "archived copy", linkOrText(p.ar));
     else if (info && ARCHIVE_PENDING.has(info.u)) addFact(dl, "archived copy", "no archive lookup yet");
     box.appendChild(dl);
-    const help = hint(p, info);
+    for (const step of steps) box.appendChild(fixElement(step, p));
+    const help = steps.some((step) => step.d || step.by) ? null : hint(p, info);
     if (help) box.appendChild(help);
     return box;
   }
@@ -549,7 +598,15 @@
     const cols = el("div", "detail-cols");
     const list = el("section", "problem-list");
     list.appendChild(el("h3", "sr", "Problems"));
-    for (const p of row.pr) list.appendChild(problemElement(p));
+    const steps = row.fx || [];
+    row.pr.forEach((p, i) => list.appendChild(problemElement(p, steps.filter((step) => step.i === i))));
+    const loose = steps.filter((step) => step.i < 0);
+    if (loose.length) {
+      const box = el("article", "problem fix-only");
+      box.appendChild(el("h3", null, "Other edits"));
+      for (const step of loose) box.appendChild(fixElement(step, null));
+      list.appendChild(box);
+    }
     cols.appendChild(list);
     const images = imagesElement(row);
     if (images) cols.appendChild(images);
