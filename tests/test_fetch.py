@@ -156,8 +156,8 @@ class RetryAfterSpy:
         self._real = pool.retry_after
         pool.retry_after = self  # type: ignore[method-assign]
 
-    def __call__(self, key: str, seconds: float) -> None:
-        self._real(key, seconds)
+    def __call__(self, key: str, seconds: float, url: str | None = None) -> None:
+        self._real(key, seconds, url)
         self.count += 1
         self._changed.set()
 

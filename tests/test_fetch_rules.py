@@ -740,9 +740,9 @@ class PoolSpy:
         self.calls: list[tuple[str, ...] | tuple[str, str, float]] = []
         real_retry_after, real_answered = pool.retry_after, pool.answered
 
-        def retry_after(key: HostKey, seconds: float) -> None:
+        def retry_after(key: HostKey, seconds: float, url: str | None = None) -> None:
             self.calls.append(("retry_after", key, seconds))
-            real_retry_after(key, seconds)
+            real_retry_after(key, seconds, url)
 
         def answered(key: HostKey) -> None:
             self.calls.append(("answered", key))

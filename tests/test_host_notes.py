@@ -41,7 +41,7 @@ async def limited_run(tmp_path: Path) -> dict[str, Any]:
         card(cards, "kept-out", f"{sim.base_url(0)}/status/404/kept-out")
         card(cards, "allowed", f"{sim.base_url(0)}/ok/allowed")
         card(cards, "walled", f"{sim.base_url(1)}/botwall/cloudflare/403/walled")
-        for n in range(8):
+        for n in range(24):  # enough refusals to count as a limit on us
             card(cards, f"busy{n}", f"{sim.base_url(2)}/throttle-bare/3/busy{n}")
         card(cards, "down", f"{sim.base_url(3)}/ok/down")
         card(cards, "quiet", f"{sim.base_url(4)}/ok/quiet")

@@ -1,0 +1,100 @@
+"""The floor of any Python asyncio checker on the wide web: a bare aiohttp client, no checks.
+
+The same corpus and simulated web as benchmarks/wide.py (3,000 cards, 8,106 unique URLs on 224
+loopback hosts, 20 ms latency). The client only GETs each URL once, at most 4 at a time per
+host, reads at most 64 KiB of the body, follows redirects the way aiohttp does, and keeps
+nothing: no retries, no robots.txt, no store, no image decode, no verdict. Its CPU per 1,000
+URLs is what the stack (CPython, asyncio, aiohttp) costs before linkcheck does anything, and so
+a lower bound for linkcheck's; each repetition also runs linkcheck itself, interleaved.
+
+    python -m benchmarks.floor [--repeat 3] [--out benchmarks/out/floor]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import statistics
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from benchmarks import compare
+from benchmarks.wide import PRESET
+from crawler.sim.loopback import loopback_ips
+
+BODY_CAP = 64 * 1024
+PER_HOST = 4
+
+
+async def fetch_all(urls: Sequence[str], timeout_s: float) -> int:
+    """GET every URL once; returns how many got an HTTP answer."""
+    gates: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(PER_HOST))
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=PER_HOST)
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    answered = 0
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def one(url: str) -> None:
+            nonlocal answered
+            async with gates[urlsplit(url).netloc]:
+                try:
+                    async with session.get(url) as response:
+                        await response.content.read(BODY_CAP)
+                        answered += 1
+                except (aiohttp.ClientError, TimeoutError):
+                    pass
+
+        await asyncio.gather(*(one(url) for url in urls))
+    return answered
+
+
+def bare_client(urls: Sequence[str], timeout_s: float) -> dict[str, float]:
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.monotonic()
+    answered = asyncio.run(fetch_all(urls, timeout_s))
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": wall, "cpu_s": cpu, "answered": answered}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = compare.build_parser()
+    parser.description = __doc__
+    args = parser.parse_args([*PRESET, "--out", "benchmarks/out/floor", *(argv or sys.argv[1:])])
+    out: Path = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    hosts = loopback_ips(args.hosts, args.first)
+    port = args.port or compare.pick_port(hosts)
+    corpus = compare.make_corpus(
+        "floor", out / "corpus", args.cards, hosts=hosts, port=port, seed=args.seed, args=args
+    )
+    settings = compare._settings(args, rate=args.rate, latency_ms=args.latency_ms)
+    bare: list[dict[str, float]] = []
+    linkcheck: list[dict[str, float]] = []
+    for rep in range(args.repeat):
+        log = out / f"bare-{rep}" / "requests.jsonl"
+        with compare.SimWebProcess(corpus, args.latency_ms, log, log.with_suffix(".stderr")):
+            bare.append(bare_client(corpus.urls, args.timeout))
+        run = compare.run_tool("linkcheck", corpus, settings, out / f"linkcheck-{rep}", rep=rep)
+        linkcheck.append({"wall_s": run["wall_s"], "cpu_s": run["cpu_s"]})
+        print(f"rep {rep + 1}: bare {bare[-1]}, linkcheck {linkcheck[-1]}", flush=True)
+    n = len(corpus.urls)
+    rows = []
+    for name, runs in (("bare aiohttp client", bare), ("linkcheck", linkcheck)):
+        cpu = statistics.median(r["cpu_s"] for r in runs)
+        wall = statistics.median(r["wall_s"] for r in runs)
+        rows.append([name, f"{wall:.2f}", f"{cpu:.2f}", f"{cpu / n * 1000:.3f}", str(len(runs))])
+    print(f"\n## the floor: {n} URLs on {len(hosts)} hosts\n")
+    print(compare.table(["client", "wall (s)", "CPU (s)", "CPU s / 1,000 URLs", "runs"], rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
