@@ -6,8 +6,9 @@ host, reads at most 64 KiB of the body, follows redirects the way aiohttp does, 
 nothing: no retries, no robots.txt, no store, no image decode, no verdict. Its CPU per 1,000
 URLs is what the stack (CPython, asyncio, aiohttp) costs before linkcheck does anything, and so
 a lower bound for linkcheck's; each repetition also runs linkcheck itself, interleaved.
+`--body-cap 1000000` reads bodies as far as linkcheck's page cap (fetch.max_page_bytes).
 
-    python -m benchmarks.floor [--repeat 3] [--out benchmarks/out/floor]
+    python -m benchmarks.floor [--repeat 3] [--body-cap BYTES] [--out benchmarks/out/floor]
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from benchmarks import compare
 from benchmarks.wide import PRESET
 from crawler.sim.loopback import loopback_ips
 
-BODY_CAP = 64 * 1024
+BODY_CAP = 64 * 1024  # default --body-cap
 PER_HOST = 4
 
 
-async def fetch_all(urls: Sequence[str], timeout_s: float) -> int:
+async def fetch_all(urls: Sequence[str], timeout_s: float, body_cap: int) -> int:
     """GET every URL once; returns how many got an HTTP answer."""
     gates: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(PER_HOST))
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=PER_HOST)
@@ -45,7 +46,7 @@ async def fetch_all(urls: Sequence[str], timeout_s: float) -> int:
             async with gates[urlsplit(url).netloc]:
                 try:
                     async with session.get(url) as response:
-                        await response.content.read(BODY_CAP)
+                        await response.content.read(body_cap)
                         answered += 1
                 except (aiohttp.ClientError, TimeoutError):
                     pass
@@ -54,10 +55,10 @@ async def fetch_all(urls: Sequence[str], timeout_s: float) -> int:
     return answered
 
 
-def bare_client(urls: Sequence[str], timeout_s: float) -> dict[str, float]:
+def bare_client(urls: Sequence[str], timeout_s: float, body_cap: int) -> dict[str, float]:
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.monotonic()
-    answered = asyncio.run(fetch_all(urls, timeout_s))
+    answered = asyncio.run(fetch_all(urls, timeout_s, body_cap))
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -67,6 +68,7 @@ def bare_client(urls: Sequence[str], timeout_s: float) -> dict[str, float]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = compare.build_parser()
     parser.description = __doc__
+    parser.add_argument("--body-cap", type=int, default=BODY_CAP, help="bytes read of a body")
     args = parser.parse_args([*PRESET, "--out", "benchmarks/out/floor", *(argv or sys.argv[1:])])
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -81,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for rep in range(args.repeat):
         log = out / f"bare-{rep}" / "requests.jsonl"
         with compare.SimWebProcess(corpus, args.latency_ms, log, log.with_suffix(".stderr")):
-            bare.append(bare_client(corpus.urls, args.timeout))
+            bare.append(bare_client(corpus.urls, args.timeout, args.body_cap))
         run = compare.run_tool("linkcheck", corpus, settings, out / f"linkcheck-{rep}", rep=rep)
         linkcheck.append({"wall_s": run["wall_s"], "cpu_s": run["cpu_s"]})
         print(f"rep {rep + 1}: bare {bare[-1]}, linkcheck {linkcheck[-1]}", flush=True)
