@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 from quickrun import crawl, quick_config
+from servers import free_port
 
 from crawler.report.host_notes import host_note_rows
 from crawler.report.schema import report_schema
@@ -45,6 +46,7 @@ async def limited_run(tmp_path: Path) -> dict[str, Any]:
             card(cards, f"busy{n}", f"{sim.base_url(2)}/throttle-bare/3/busy{n}")
         card(cards, "down", f"{sim.base_url(3)}/ok/down")
         card(cards, "quiet", f"{sim.base_url(4)}/ok/quiet")
+        card(cards, "nowhere", f"http://127.0.0.254:{free_port()}/ok/nowhere")
         config = quick_config(
             tmp_path,
             politeness={"rate_per_host": 100.0, "concurrency_per_host": 4},
@@ -62,7 +64,8 @@ async def test_the_hosts_that_limited_the_check_are_listed_in_report_and_dashboa
     ips = IPS
     jsonschema.validate(report, report_schema())
     hosts = report["hosts"]
-    assert set(hosts) == set(ips[:4])  # the quiet host has nothing to say
+    # the quiet host has nothing to say; nor has the one nothing answers on: its URL says it
+    assert set(hosts) == set(ips[:4])
     first = hosts[ips[0]]["robots"]
     assert (first["outcome"], first["disallowed"], first["crawl_delay_s"]) == ("rules", 1, 0.2)
     assert first["interval_s"] == 0.2 and first["url"].endswith("/robots.txt")

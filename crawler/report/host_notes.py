@@ -15,8 +15,9 @@ from crawler.store import reports
 from crawler.store.database import Store
 from crawler.web.urls import host_of
 
-# robots.txt outcomes worth a line even when nothing was disallowed (see crawler/web/robots.py)
-_ROBOTS_NOTEWORTHY = frozenset({"unavailable", "unreachable", "off"})
+# robots.txt outcomes worth a line even when nothing was disallowed (see crawler/web/robots.py);
+# not "unreachable": the host itself was, and each of its URLs already says so
+_ROBOTS_NOTEWORTHY = frozenset({"unavailable", "off"})
 
 
 def hosts_section(store: Store, run_id: int) -> dict[str, dict[str, Any]]:
@@ -53,8 +54,9 @@ def hosts_section(store: Store, run_id: int) -> dict[str, dict[str, Any]]:
 
 
 def _noteworthy(robots: dict[str, Any]) -> bool:
+    # URLs an unreachable or failed robots.txt kept back are counted as "disallowed" too
     return bool(
-        robots.get("disallowed")
+        (robots.get("disallowed") and robots.get("outcome") == "rules")
         or robots.get("crawl_delay_s")
         or robots.get("outcome") in _ROBOTS_NOTEWORTHY
     )
