@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -29,7 +26,8 @@ pytest.importorskip(
     "playwright.sync_api",
     reason="playwright is not installed (pip install playwright; the browser is Debian's chromium)",
 )
-from playwright.sync_api import Browser, Page, sync_playwright
+from dashboards import CHROMIUM, SCREENSHOTS, chromium, linkcheck, simulated_web
+from playwright.sync_api import Browser, Page
 
 from crawler.report.csv_junit import write_csv_report, write_junit_report
 from crawler.report.html_report import write_html_report
@@ -37,13 +35,6 @@ from crawler.sim.gencards import generate
 from crawler.sim.truth import GroundTruth
 from crawler.store.database import Store
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync",
-]  # fmt: skip
-ROOT = Path(__file__).resolve().parents[1]
-SCREENSHOTS = ROOT / "test-output" / "screenshots"
 XSS_TITLE = "<img src=x onerror=alert(1)>"
 SCRIPT_TITLE = "</script><script>window.__pwned = 1; alert(2)</script>"
 JS_URL = "javascript:alert(3)"
@@ -89,18 +80,6 @@ class Corpus:
         return [c for c in self.report["cards"] if c["status"] != "ok"]
 
 
-def _linkcheck(*args: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "crawler.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert done.returncode in (0, 1), done.stderr[-2000:]
-
-
 def _edit_between_runs(cards: Path, truth: GroundTruth) -> None:
     """Fix three broken cards and break three healthy ones."""
     fixed = sorted(p for p, t in truth.cards.items() if t.behaviour == "http_404")[:3]
@@ -116,15 +95,8 @@ def _edit_between_runs(cards: Path, truth: GroundTruth) -> None:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
     tmp = tmp_path_factory.mktemp("dashboard")
-    web = subprocess.Popen(
-        [sys.executable, "-m", "crawler.sim.simweb", "--hosts", "6", "--first", "140",
-         "--port", "0", "--latency-ms", "1"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert web.stdout is not None
-        ready = json.loads(web.stdout.readline())
-        port, ips = ready["port"], ready["hosts"]
+    # the simulated web stays up for the module: thumbnails load in the screenshots
+    with simulated_web(hosts=6, first=140) as (port, ips):
         cards = tmp / "cards"
         truth = generate(
             cards, 300, hosts=ips, port=port, seed=21, timeout=1.0, slow_seconds=2.0, retries=1
@@ -159,10 +131,10 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
             "--concurrency-per-host", "8",
             "--since", "2020", "--timeout", "1", "--retries", "1", "--fail-on", "never",
         ]  # fmt: skip
-        _linkcheck(*args)
+        linkcheck(*args)
         previous = json.loads((tmp / "out" / "report.json").read_text())
         _edit_between_runs(cards, truth)
-        _linkcheck(*args)
+        linkcheck(*args)
         report = json.loads((tmp / "out" / "report.json").read_text())
         store = Store(tmp / "state.sqlite")
         try:
@@ -180,19 +152,12 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
             xss_path=xss.relative_to(cards).as_posix(),
             script_path=script.relative_to(cards).as_posix(),
         )
-    finally:  # the simulated web stays up for the module: thumbnails load in the screenshots
-        web.terminate()
-        web.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @dataclass

@@ -14,10 +14,7 @@ Screenshots go to test-output/screenshots/triage-*.png (gitignored), for a revie
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +26,8 @@ pytest.importorskip(
     "playwright.sync_api",
     reason="playwright is not installed (pip install playwright; the browser is Debian's chromium)",
 )
-from playwright.sync_api import Browser, Page, sync_playwright
+from dashboards import CHROMIUM, SCREENSHOTS, chromium, linkcheck, simulated_web
+from playwright.sync_api import Browser, Page
 
 from crawler.fix.corrections import Correction, NeedsPerson, plan_card
 from crawler.model import Kind
@@ -38,10 +36,6 @@ from crawler.sim.gencards import generate
 from crawler.sim.truth import GroundTruth
 from crawler.store.database import Store
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-ROOT = Path(__file__).resolve().parents[1]
-SCREENSHOTS = ROOT / "test-output" / "screenshots"
 DESK = {"viewport": {"width": 1280, "height": 900}}
 PHONE = {
     "viewport": {"width": 390, "height": 844},
@@ -65,18 +59,6 @@ class Runs:
     report: dict[str, Any]
 
 
-def _linkcheck(*args: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "crawler.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert done.returncode in (0, 1), done.stderr[-2000:]
-
-
 def _break_some(cards: Path, truth: GroundTruth) -> None:
     """Three healthy cards break between the runs: new problems for the second."""
     for path in sorted(p for p, t in truth.cards.items() if t.behaviour == "healthy")[:3]:
@@ -87,15 +69,7 @@ def _break_some(cards: Path, truth: GroundTruth) -> None:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     tmp = tmp_path_factory.mktemp("triage")
-    web = subprocess.Popen(
-        [sys.executable, "-m", "crawler.sim.simweb", "--hosts", "5", "--first", "160",
-         "--port", "0", "--latency-ms", "1"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert web.stdout is not None
-        ready = json.loads(web.stdout.readline())
-        port, ips = ready["port"], ready["hosts"]
+    with simulated_web(hosts=5, first=160) as (port, ips):
         cards = tmp / "cards"
         truth = generate(
             cards, 240, hosts=ips, port=port, seed=14, timeout=1.0, slow_seconds=2.0, retries=1
@@ -107,9 +81,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
             "--rate-per-host", "200", "--concurrency-per-host", "8", "--since", "2020",
             "--timeout", "1", "--retries", "1", "--fail-on", "never",
         ]  # fmt: skip
-        _linkcheck(*args)
+        linkcheck(*args)
         _break_some(cards, truth)
-        _linkcheck(*args)
+        linkcheck(*args)
         store = Store(tmp / "state.sqlite")
         try:
             one_run = write_html_report(store, 1, tmp / "first")
@@ -117,19 +91,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
             store.close()
         report = json.loads((tmp / "out" / "report.json").read_text())
         yield Runs(tmp / "out" / "report.html", one_run, report)
-    finally:
-        web.terminate()
-        web.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(params=["desk", "phone"])
