@@ -49,11 +49,18 @@ SETTINGS = (
 # -- partitions ---------------------------------------------------------------------------------
 
 
-def test_a_registrable_domain_is_two_labels_three_under_a_known_suffix_an_ip_itself() -> None:
+def test_a_registrable_domain_comes_from_the_public_suffix_list_an_ip_is_itself() -> None:
     assert registrable_domain("www.example.com") == "example.com"
     assert registrable_domain("img.static.Example.COM.") == "example.com"
     assert registrable_domain("www.bbc.co.uk") == "bbc.co.uk"
     assert registrable_domain("news.abc.net.au") == "abc.net.au"
+    # a wildcard rule (*.kawasaki.jp) and its exception (!city.kawasaki.jp)
+    assert registrable_domain("www.city.kawasaki.jp") == "city.kawasaki.jp"
+    # sites under a private suffix are different sites, each its own partition
+    assert registrable_domain("alice.github.io") == "alice.github.io"
+    # one host spelled in Unicode or punycode is one domain
+    assert registrable_domain("www.пример.рф") == registrable_domain("xn--e1afmkfd.xn--p1ai")
+    assert registrable_domain("co.uk") == "co.uk"  # a public suffix itself
     assert registrable_domain("localhost") == "localhost"
     assert registrable_domain("127.0.0.12") == "127.0.0.12"
     assert registrable_domain("[::1]") == "[::1]"

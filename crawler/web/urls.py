@@ -19,12 +19,14 @@ Three host forms, one per use:
 Two "same page?" rules for the page rot checks, scheme and fragment aside: `same_address`
 (path and query as they are) and `same_page` (also trailing slashes aside).
 
-Nothing computes a registrable domain (eTLD+1): politeness is per host name.
+Politeness is per host name. Only the cluster's partitions group hosts by registrable domain
+(crawler/cluster/partitions.py).
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
 HostKey = str
@@ -127,6 +129,7 @@ def normalise_common_url(url: str) -> str | None:
 # Hosts
 
 
+@lru_cache(maxsize=1 << 16)  # a URL is keyed when queued, at each hop and for the reports
 def host_key(url: str) -> HostKey:
     """The politeness key of a URL: its lower-cased host name, port and scheme ignored.
 
