@@ -319,6 +319,32 @@ async def test_workers_flag_runs_a_local_cluster_of_its_own(tmp_path: Path) -> N
     assert len(_stored_once(tmp_path / "state.sqlite")) == sum(truth.unique_urls_by_host.values())
 
 
+async def test_the_local_clusters_workers_run_without_dasks_frame_sampling_profiler(
+    tmp_path: Path,
+) -> None:
+    """Dask's profiler reads the frames of threads running event loops from another thread; it
+    read garbage there and a worker went silent for minutes (crawler/cluster/session.py)."""
+    import dask
+
+    from crawler.cluster.session import cluster_engine
+    from crawler.config import Config
+    from crawler.store.database import Store
+    from crawler.web.politeness import HostPool
+
+    config = Config()
+    store = Store(tmp_path / "state.sqlite")
+    try:
+        async with cluster_engine(config, store, workers=1, address=None) as engine:
+            scheduler: Any = engine(1, HostPool(config.politeness), {}, lambda host, outcome: None)
+            enabled = await scheduler.cluster.client.run(
+                dask.config.get, "distributed.worker.profile.enabled"
+            )
+            scheduler.close()
+    finally:
+        store.close()
+    assert list(enabled.values()) == [False]
+
+
 @pytest.mark.parametrize(
     ("flags", "says"),
     [

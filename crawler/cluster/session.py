@@ -28,6 +28,10 @@ THREADS_PER_WORKER = 16
 PARTITIONS_PER_THREAD = 1  # with 2+ workers, still many more partitions than workers
 MIN_PARTITIONS = 16
 CONNECT_TIMEOUT_S = 10.0
+# Dask's statistical profiler reads every worker thread's frames from its own thread 100 times a
+# second. Under 16 threads running event loops it read garbage (dask/distributed#8163) and a
+# worker stopped answering its scheduler for minutes; it also costs CPU. Our workers run without it.
+WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
 
 EngineFn = Callable[[int, HostPool, dict[str, Any], ResultFn], Scheduler]
 
@@ -55,19 +59,21 @@ async def cluster_engine(
 ) -> AsyncIterator[EngineFn]:
     """The engine factory the crawl calls in place of its one-process scheduler. On the way
     out every Dask call is bounded (liveness.CLOSE_WITHIN_S): the scheduler may be gone."""
+    import dask
     from distributed import Client, LocalCluster
 
     from crawler.cluster.conductor import ClusterRun, ClusterScheduler
 
     local: Any = None
     if address is None:
-        local = await LocalCluster(
-            n_workers=workers or 1,
-            processes=True,
-            threads_per_worker=THREADS_PER_WORKER,
-            dashboard_address=None,
-            asynchronous=True,
-        )
+        with dask.config.set(WORKER_CONFIG):  # each nanny hands its worker this config
+            local = await LocalCluster(
+                n_workers=workers or 1,
+                processes=True,
+                threads_per_worker=THREADS_PER_WORKER,
+                dashboard_address=None,
+                asynchronous=True,
+            )
         address = local.scheduler_address
     client: Any = None
     made: list[ClusterScheduler] = []
