@@ -25,6 +25,7 @@ import pytest
 import structlog
 import structlog.testing
 from aiohttp import web
+from aiohttp.client_proto import ResponseHandler
 from aiohttp.client_reqrep import ConnectionKey
 from aiohttp.http_exceptions import (
     BadHttpMessage,
@@ -1311,6 +1312,37 @@ async def test_only_a_request_sent_under_a_permit_stamps_it(
         async with f.session.get(server.url("/a")) as resp:
             assert resp.status == 200
     assert sent == [permit]
+
+
+async def test_a_permit_is_stamped_only_after_the_request_is_on_the_wire(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Counting a request from before its headers were written would let a server's one-second
+    window see more than the rate when the event loop is slow to write them."""
+    events: list[str] = []
+    writer = aiohttp.http_writer.StreamWriter
+    for name in ("_write", "_writelines"):  # to the transport: one buffer, or several at once
+        original = getattr(writer, name)
+
+        def recorded(self: Any, chunks: Any, original: Any = original) -> None:
+            if isinstance(self.protocol, ResponseHandler):  # the client's, not the server's
+                events.append("write")
+            original(self, chunks)
+
+        monkeypatch.setattr(writer, name, recorded)
+    monkeypatch.setattr(Permit, "mark_sent", lambda self: events.append("stamp"))
+    async with serve({"/a": ok()}) as server, Fetcher(fast_fetch_config(), pool()) as f:
+        with Sending(Permit([0.0])):
+            async with f.session.get(server.url("/a")) as resp:
+                assert resp.status == 200
+        assert events[-1] == "stamp" and "write" in events[:-1]  # no body: written in send
+        events.clear()
+        with Sending(Permit([0.0])):
+            async with f.session.post(server.url("/a"), data=b"x" * 100_000) as resp:
+                await resp.read()
+    # with a body the headers go out with it, from the body's writer, which stamps last (a
+    # stamp only ever moves later: the one `send` made before it is overtaken)
+    assert events[-1] == "stamp" and "write" in events[:-1]
 
 
 async def test_one_retry_configured_means_one_more_attempt(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,6 +6,7 @@ permit when its headers leave."""
 from __future__ import annotations
 
 from contextvars import ContextVar, Token
+from typing import Any
 
 import aiohttp
 from aiohttp.resolver import AsyncResolver
@@ -82,12 +83,27 @@ class Sending:
 
 
 class StampedRequest(aiohttp.ClientRequest):
-    """Tells the sending task's permit when the request leaves (see politeness.Permit): the
-    headers are written as `send` starts, once the connection is there. An aiohttp trace did
-    this before, at the cost of a trace object and a signal per request event."""
+    """Tells the sending task's permit when the request has left (see politeness.Permit).
+
+    The stamp is taken once aiohttp has written the headers: at the end of `send` for a request
+    without a body (`send` writes them itself), at the end of `write_bytes` for one with a body
+    (a task of its own, which inherits the sending task's context). A stamp taken as `send`
+    started counted a request from before it left; on a worker process busy with 16 event
+    loops, by long enough for a server's one-second window to see more than the rate."""
 
     async def send(self, conn: aiohttp.connector.Connection) -> aiohttp.ClientResponse:
-        permit = _PERMIT.get()
-        if permit is not None:
-            permit.mark_sent()
-        return await super().send(conn)
+        response = await super().send(conn)
+        _mark_sent()
+        return response
+
+    async def write_bytes(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            await super().write_bytes(*args, **kwargs)
+        finally:
+            _mark_sent()
+
+
+def _mark_sent() -> None:
+    permit = _PERMIT.get()
+    if permit is not None:
+        permit.mark_sent()  # never moves a stamp back: a second call is harmless
