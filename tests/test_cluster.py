@@ -319,7 +319,7 @@ async def test_workers_flag_runs_a_local_cluster_of_its_own(tmp_path: Path) -> N
     assert len(_stored_once(tmp_path / "state.sqlite")) == sum(truth.unique_urls_by_host.values())
 
 
-async def test_the_local_clusters_workers_run_without_dasks_frame_sampling_profiler(
+async def test_the_local_clusters_workers_run_without_dasks_profiler_and_a_short_ttl(
     tmp_path: Path,
 ) -> None:
     """Dask's profiler reads the frames of threads running event loops from another thread; it
@@ -336,13 +336,18 @@ async def test_the_local_clusters_workers_run_without_dasks_frame_sampling_profi
     try:
         async with cluster_engine(config, store, workers=1, address=None) as engine:
             scheduler: Any = engine(1, HostPool(config.politeness), {}, lambda host, outcome: None)
-            enabled = await scheduler.cluster.client.run(
-                dask.config.get, "distributed.worker.profile.enabled"
-            )
+            client = scheduler.cluster.client
+            enabled = await client.run(dask.config.get, "distributed.worker.profile.enabled")
+            ttl = await client.run_on_scheduler(_worker_ttl)
             scheduler.close()
     finally:
         store.close()
     assert list(enabled.values()) == [False]
+    assert ttl == 60  # a silent worker is restarted after a minute, not Dask's default 5
+
+
+def _worker_ttl(dask_scheduler: Any) -> Any:
+    return dask_scheduler.worker_ttl
 
 
 @pytest.mark.parametrize(

@@ -30,8 +30,12 @@ MIN_PARTITIONS = 16
 CONNECT_TIMEOUT_S = 10.0
 # Dask's statistical profiler reads every worker thread's frames from its own thread 100 times a
 # second. Under 16 threads running event loops it read garbage (dask/distributed#8163) and a
-# worker stopped answering its scheduler for minutes; it also costs CPU. Our workers run without it.
-WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
+# worker stopped answering its scheduler for minutes; it also costs CPU. Our workers run without
+# it, and a worker silent for a minute (Dask's default: 5) is restarted and its partitions re-run.
+CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.scheduler.worker-ttl": "60s",
+}
 
 EngineFn = Callable[[int, HostPool, dict[str, Any], ResultFn], Scheduler]
 
@@ -66,7 +70,8 @@ async def cluster_engine(
 
     local: Any = None
     if address is None:
-        with dask.config.set(WORKER_CONFIG):  # each nanny hands its worker this config
+        # read by the scheduler as it starts, and handed by each nanny to its worker
+        with dask.config.set(CLUSTER_CONFIG):
             local = await LocalCluster(
                 n_workers=workers or 1,
                 processes=True,
