@@ -350,6 +350,18 @@ def _worker_ttl(dask_scheduler: Any) -> Any:
     return dask_scheduler.worker_ttl
 
 
+@pytest.mark.parametrize("module", ["distributed", "publicsuffixlist"])
+def test_a_missing_cluster_extra_is_named_in_an_operator_error(
+    monkeypatch: pytest.MonkeyPatch, module: str
+) -> None:
+    from crawler.cluster.session import check_cluster_flags
+    from crawler.config import ConfigError
+
+    monkeypatch.setitem(sys.modules, module, None)  # `import module` raises ImportError
+    with pytest.raises(ConfigError, match=f"{module} is missing.*pip install -e '.\\[cluster\\]'"):
+        check_cluster_flags(2, None)
+
+
 @pytest.mark.parametrize(
     ("flags", "says"),
     [

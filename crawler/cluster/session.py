@@ -53,8 +53,12 @@ def check_cluster_flags(workers: int | None, address: str | None) -> None:
         )
     try:
         import distributed  # noqa: F401
+        import publicsuffixlist  # noqa: F401
     except ImportError as exc:
-        raise ConfigError("--workers and --cluster need Dask: pip install -e '.[cluster]'") from exc
+        raise ConfigError(
+            f"--workers and --cluster need the 'cluster' extra ({exc.name} is missing):"
+            " pip install -e '.[cluster]'"
+        ) from exc
 
 
 @asynccontextmanager
