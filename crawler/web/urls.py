@@ -26,7 +26,6 @@ Politeness is per host name. Only the cluster's partitions group hosts by regist
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
 HostKey = str
@@ -129,7 +128,6 @@ def normalise_common_url(url: str) -> str | None:
 # Hosts
 
 
-@lru_cache(maxsize=1 << 16)  # a URL is keyed when queued, at each hop and for the reports
 def host_key(url: str) -> HostKey:
     """The politeness key of a URL: its lower-cased host name, port and scheme ignored.
 
