@@ -108,7 +108,8 @@ def checking_client(cards: Path, timeout_s: float, body_cap: int) -> dict[str, f
     config.cards.since = parse_bound(str(compare.SINCE_YEAR), upper=False)  # as linkcheck runs
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.monotonic()
-    records = load_chunk(list(find_card_files(cards, "**/*.md")), cards, config.cards, config.links)
+    paths = list(find_card_files(cards, config.cards.glob))
+    records = load_chunk(paths, cards, config.cards, config.links)
     reading = _cpu(resource.getrusage(resource.RUSAGE_SELF)) - _cpu(before)
     links = [
         link for record in records if record.disposition is Disposition.CHECKED
